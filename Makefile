@@ -1,0 +1,118 @@
+# smtptrace: build, test and demo. `make help` lists the targets.
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+SBINDIR ?= $(PREFIX)/sbin
+MANDIR  ?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+UNITDIR ?= /lib/systemd/system
+
+CC      ?= cc
+PKG_CONFIG ?= pkg-config
+BUILD   ?= build
+
+WARN    = -Wall -Wextra -Wpedantic -Wformat=2 -Wshadow -Wstrict-prototypes \
+	  -Wmissing-prototypes -Wwrite-strings -Wvla -Wcast-qual -Wnull-dereference \
+	  -Werror
+HARDEN  = -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
+OPT     ?= -O2 -g
+CFLAGS  ?=
+CPPFLAGS += -D_GNU_SOURCE
+LDHARDEN = -pie -Wl,-z,relro,-z,now
+
+LIBCONFIG_CFLAGS = $(shell $(PKG_CONFIG) --cflags libconfig 2>/dev/null)
+LIBCONFIG_LIBS   = $(shell $(PKG_CONFIG) --libs libconfig 2>/dev/null || echo -lconfig)
+MILTER_LIBS      = -lmilter -lpthread
+CUNIT_LIBS       = $(shell $(PKG_CONFIG) --libs cunit 2>/dev/null || echo -lcunit)
+
+ALL_CFLAGS = -std=c11 $(OPT) $(WARN) $(HARDEN) $(LIBCONFIG_CFLAGS) $(CFLAGS) -MMD -MP
+
+# Everything but main.c and mta.c (the libmilter seam) is shared with the tests.
+CORE_SRC = milter/sbuf.c milter/escape.c milter/session.c milter/outcome.c \
+	   milter/record.c milter/render.c milter/config.c milter/log.c \
+	   milter/callbacks.c
+MILTER_SRC = $(CORE_SRC) milter/mta.c milter/main.c
+UNIT_SRC = $(wildcard tests/unit/*.c)
+
+CORE_OBJ   = $(CORE_SRC:%.c=$(BUILD)/%.o)
+MILTER_OBJ = $(MILTER_SRC:%.c=$(BUILD)/%.o)
+UNIT_OBJ   = $(UNIT_SRC:%.c=$(BUILD)/%.o)
+
+MILTER_BIN = $(BUILD)/smtptrace-milter
+UNIT_BIN   = $(BUILD)/unit-tests
+
+# Debian packages: to build, to run the tests and the demo.
+DEPS_BUILD = gcc make pkg-config libmilter-dev libconfig-dev
+DEPS_TEST  = libcunit1-dev postfix swaks python3 procps
+
+.PHONY: all deps check unit e2e demo run install clean asan help
+
+all: $(MILTER_BIN)
+
+$(MILTER_BIN): $(MILTER_OBJ)
+	$(CC) $(ALL_CFLAGS) $(LDHARDEN) -o $@ $^ $(LIBCONFIG_LIBS) $(MILTER_LIBS) $(LDFLAGS)
+
+$(UNIT_BIN): $(CORE_OBJ) $(UNIT_OBJ)
+	$(CC) $(ALL_CFLAGS) $(LDHARDEN) -o $@ $^ $(LIBCONFIG_LIBS) $(CUNIT_LIBS) $(LDFLAGS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -Imilter -c -o $@ $<
+
+# Installs what is missing, as root, without starting any system MTA.
+deps:
+	@missing=""; for p in $(DEPS_BUILD) $(DEPS_TEST); do \
+	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' \
+	    || missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then echo "deps: all packages present"; exit 0; fi; \
+	echo "deps: installing$$missing"; \
+	if [ "$$(id -u)" != 0 ]; then echo "deps: run as root to install:$$missing" >&2; exit 1; fi; \
+	echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null \
+	  && echo "deps: done"
+
+unit: $(UNIT_BIN)
+	$(UNIT_BIN)
+
+e2e: $(MILTER_BIN)
+	python3 tests/e2e/test_e2e.py
+
+check: deps
+	$(MAKE) all $(UNIT_BIN)
+	$(MAKE) unit
+	$(MAKE) e2e
+
+demo: deps
+	$(MAKE) all
+	python3 tests/demo.py
+
+run: $(MILTER_BIN)
+	$(MILTER_BIN) -f -c conf/smtptrace.conf -p unix:$(BUILD)/milter.sock
+
+asan:
+	$(MAKE) BUILD=build-asan OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \
+	  LDFLAGS="-fsanitize=address,undefined" unit
+
+install: $(MILTER_BIN)
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSCONFDIR)/smtptrace \
+	  $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(UNITDIR)
+	install -m 0755 $(MILTER_BIN) $(DESTDIR)$(SBINDIR)/smtptrace-milter
+	[ -e $(DESTDIR)$(SYSCONFDIR)/smtptrace/smtptrace.conf ] || \
+	  install -m 0644 conf/smtptrace.conf $(DESTDIR)$(SYSCONFDIR)/smtptrace/smtptrace.conf
+	install -m 0644 milter/smtptrace-milter.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 conf/smtptrace.conf.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 systemd/smtptrace.service $(DESTDIR)$(UNITDIR)/
+
+clean:
+	rm -rf build build-asan
+
+help:
+	@echo "make           build $(MILTER_BIN)"
+	@echo "make deps      install the Debian packages needed (as root)"
+	@echo "make check     all tests: unit (CUnit) and end to end on a private Postfix"
+	@echo "make demo      a private loopback Postfix with the milter, a few transactions"
+	@echo "make run       the milter in the foreground on $(BUILD)/milter.sock"
+	@echo "make install   install (DESTDIR, PREFIX honoured)"
+
+-include $(MILTER_OBJ:.o=.d) $(UNIT_OBJ:.o=.d)

@@ -1,0 +1,399 @@
+/*
+ * NAME
+ *	callbacks - the xxfi_* table: fetch the session, hand over to domain code
+ * DESCRIPTION
+ *	See callbacks.h. Which thread: any libmilter worker. What it owns:
+ *	the session of each connection, created at negotiate (or connect,
+ *	when the MTA skips negotiation) and freed at close.
+ */
+#include "callbacks.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+
+#include "escape.h"
+#include "log.h"
+#include "mta.h"
+#include "outcome.h"
+#include "record.h"
+#include "render.h"
+#include "session.h"
+
+/* Stages the MTA need not wait for; end of message always gets a reply. */
+#define NOREPLY_WANTED (SMFIP_NR_CONN | SMFIP_NR_HELO | SMFIP_NR_MAIL | \
+	SMFIP_NR_RCPT | SMFIP_NR_DATA | SMFIP_NR_UNKN | SMFIP_NR_HDR | \
+	SMFIP_NR_EOH | SMFIP_NR_BODY)
+
+#define HEADER_VALUE_MAX 4096
+
+static const struct config *cfg;
+
+void
+callbacks_init(const struct config *config)
+{
+	cfg = config;
+}
+
+static sfsistat
+reply(const struct session *s, unsigned long noreply_bit)
+{
+	return s != NULL && (s->noreply & noreply_bit) ? SMFIS_NOREPLY
+						       : SMFIS_CONTINUE;
+}
+
+static void
+new_session_id(char id[SESSION_ID_LEN + 1])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char raw[SESSION_ID_LEN / 2];
+
+	if (getrandom(raw, sizeof raw, GRND_NONBLOCK) != (ssize_t)sizeof raw) {
+		uint64_t v = (uint64_t)mta_now_ms() * 0x9e3779b97f4a7c15ULL
+			^ (uint64_t)(uintptr_t)id;
+		memcpy(raw, &v, sizeof raw);
+	}
+	for (size_t i = 0; i < sizeof raw; i++) {
+		id[2 * i] = hex[raw[i] >> 4];
+		id[2 * i + 1] = hex[raw[i] & 15];
+	}
+	id[SESSION_ID_LEN] = '\0';
+}
+
+static struct session *
+session_new(SMFICTX *ctx)
+{
+	char id[SESSION_ID_LEN + 1];
+	struct session *s;
+
+	new_session_id(id);
+	s = session_create(id, mta_now_ms());
+	if (s == NULL) {
+		log_degraded(DEGRADED_NO_MEMORY, "session");
+		return NULL;
+	}
+	if (mta_setpriv(ctx, s) != 0) {
+		session_free(s);
+		log_degraded(DEGRADED_NO_SESSION, "setpriv");
+		return NULL;
+	}
+	return s;
+}
+
+static struct session *
+session_of(SMFICTX *ctx)
+{
+	return mta_getpriv(ctx);
+}
+
+static void
+debug_event(const struct session *s, const char *event)
+{
+	if (log_verbose())
+		log_msg(LOG_DEBUG, "session=%s event=%s", s->id, event);
+}
+
+static void
+take_queue_id(SMFICTX *ctx, struct txn *t)
+{
+	txn_set_queue_id(t, mta_getsymval(ctx, "i"));
+}
+
+/* End the open transaction at end_ms: decide, log, forget. */
+static void
+txn_finish(struct session *s, int64_t end_ms)
+{
+	struct outcome_limits limits = {
+		.data_timeout_ms = (int64_t)cfg->mta_data_timeout * 1000,
+		.tolerance_ms = (int64_t)cfg->mta_timeout_tolerance * 1000,
+	};
+	enum outcome o = outcome_decide(&s->txn, end_ms, &limits);
+	struct record rec;
+
+	record_txn(&rec, s, o, end_ms);
+	log_record(&rec, cfg->log_format);
+	txn_end(&s->txn);
+}
+
+sfsistat
+cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
+	     unsigned long f2, unsigned long f3, unsigned long *pf0,
+	     unsigned long *pf1, unsigned long *pf2, unsigned long *pf3)
+{
+	struct session *s = session_new(ctx);
+
+	(void)f2;
+	(void)f3;
+	*pf0 = f0 & (SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_SETSYMLIST);
+	/* Without a session we could not tell later which stages are
+	 * no-reply: then ask for none, and always answer CONTINUE. */
+	unsigned long noreply = s != NULL ? f1 & NOREPLY_WANTED : 0;
+	*pf1 = (f1 & SMFIP_RCPT_REJ) | noreply;
+	*pf2 = 0;
+	*pf3 = 0;
+	if (s != NULL)
+		s->noreply = noreply;
+	if (*pf0 & SMFIF_SETSYMLIST) {
+		mta_setsymlist(ctx, SMFIM_CONNECT, "j");
+		mta_setsymlist(ctx, SMFIM_HELO, "{tls_version}");
+		mta_setsymlist(ctx, SMFIM_ENVFROM, "i {auth_authen}");
+		mta_setsymlist(ctx, SMFIM_ENVRCPT,
+			       "i {rcpt_mailer} {rcpt_host} {rcpt_addr}");
+		mta_setsymlist(ctx, SMFIM_DATA, "i");
+		mta_setsymlist(ctx, SMFIM_EOH, "i");
+		mta_setsymlist(ctx, SMFIM_EOM, "i");
+	}
+	return SMFIS_CONTINUE;
+}
+
+static void
+client_address(const struct sockaddr *sa, char *addr, size_t size,
+	       unsigned *port)
+{
+	*port = 0;
+	addr[0] = '\0';
+	if (sa == NULL)
+		return;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
+		inet_ntop(AF_INET, &in->sin_addr, addr, (socklen_t)size);
+		*port = ntohs(in->sin_port);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
+		inet_ntop(AF_INET6, &in6->sin6_addr, addr, (socklen_t)size);
+		*port = ntohs(in6->sin6_port);
+	} else if (sa->sa_family == AF_UNIX) {
+		text_copy(addr, size, "local");
+	}
+}
+
+sfsistat
+cb_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *hostaddr)
+{
+	struct session *s = session_of(ctx);
+	char addr[INET6_ADDRSTRLEN];
+	unsigned port;
+
+	if (s == NULL && (s = session_new(ctx)) == NULL)
+		return SMFIS_CONTINUE;
+	client_address(hostaddr, addr, sizeof addr, &port);
+	session_connect(s, hostname, addr, port, mta_now_ms());
+	debug_event(s, "connect");
+	return reply(s, SMFIP_NR_CONN);
+}
+
+sfsistat
+cb_helo(SMFICTX *ctx, char *helohost)
+{
+	struct session *s = session_of(ctx);
+
+	if (s == NULL)
+		return SMFIS_CONTINUE;
+	session_helo(s, helohost, mta_now_ms());
+	session_set_tls(s, mta_getsymval(ctx, "{tls_version}"));
+	debug_event(s, "helo");
+	return reply(s, SMFIP_NR_HELO);
+}
+
+sfsistat
+cb_envfrom(SMFICTX *ctx, char **argv)
+{
+	struct session *s = session_of(ctx);
+	int64_t now = mta_now_ms();
+
+	if (s == NULL)
+		return SMFIS_CONTINUE;
+	if (s->txn.active)	/* no abort came for the last one */
+		txn_finish(s, now);
+	txn_begin(s, argv ? argv[0] : NULL, mta_getsymval(ctx, "{auth_authen}"),
+		  now);
+	take_queue_id(ctx, &s->txn);
+	debug_event(s, "mail");
+	return reply(s, SMFIP_NR_MAIL);
+}
+
+sfsistat
+cb_envrcpt(SMFICTX *ctx, char **argv)
+{
+	struct session *s = session_of(ctx);
+
+	if (s == NULL || !s->txn.active)
+		return reply(s, SMFIP_NR_RCPT);
+	const char *mailer = mta_getsymval(ctx, "{rcpt_mailer}");
+	const char *status = NULL, *text = NULL;
+	if (mailer != NULL && strcmp(mailer, "error") == 0) {
+		/* rejected by the MTA: {rcpt_host} is the enhanced code,
+		 * {rcpt_addr} the reply text */
+		status = mta_getsymval(ctx, "{rcpt_host}");
+		text = mta_getsymval(ctx, "{rcpt_addr}");
+		if (status == NULL || *status == '\0')
+			status = "?";
+	}
+	txn_rcpt(&s->txn, argv ? argv[0] : NULL, status, text, mta_now_ms());
+	take_queue_id(ctx, &s->txn);
+	debug_event(s, status ? "rcpt-rejected" : "rcpt");
+	return reply(s, SMFIP_NR_RCPT);
+}
+
+sfsistat
+cb_data(SMFICTX *ctx)
+{
+	struct session *s = session_of(ctx);
+
+	if (s == NULL || !s->txn.active)
+		return reply(s, SMFIP_NR_DATA);
+	txn_data(&s->txn, mta_now_ms());
+	take_queue_id(ctx, &s->txn);
+	debug_event(s, "data");
+	return reply(s, SMFIP_NR_DATA);
+}
+
+sfsistat
+cb_header(SMFICTX *ctx, char *name, char *value)
+{
+	struct session *s = session_of(ctx);
+
+	if (s == NULL || !s->txn.active)
+		return reply(s, SMFIP_NR_HDR);
+	txn_header(&s->txn, name, value, cfg->header_name, mta_now_ms());
+	return reply(s, SMFIP_NR_HDR);
+}
+
+sfsistat
+cb_eoh(SMFICTX *ctx)
+{
+	struct session *s = session_of(ctx);
+
+	if (s == NULL || !s->txn.active)
+		return reply(s, SMFIP_NR_EOH);
+	txn_eoh(&s->txn, mta_now_ms());
+	take_queue_id(ctx, &s->txn);
+	debug_event(s, "eoh");
+	return reply(s, SMFIP_NR_EOH);
+}
+
+sfsistat
+cb_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
+{
+	struct session *s = session_of(ctx);
+
+	(void)chunk;
+	if (s == NULL || !s->txn.active)
+		return reply(s, SMFIP_NR_BODY);
+	txn_body(&s->txn, len, mta_now_ms());
+	return reply(s, SMFIP_NR_BODY);
+}
+
+/* Replace every incoming copy of our header with ours, at the top. */
+static void
+write_header(SMFICTX *ctx, struct session *s, int64_t now)
+{
+	char value[HEADER_VALUE_MAX];
+	struct record rec;
+	struct sbuf sb;
+
+	for (int idx = (int)s->txn.own_headers; idx >= 1; idx--)
+		if (mta_delheader(ctx, cfg->header_name, idx) != 0)
+			log_degraded(DEGRADED_HEADER_EDIT, "delete");
+	if (cfg->header_skip_authenticated && s->auth_user[0] != '\0')
+		return;
+	record_txn(&rec, s, OUTCOME_ACCEPTED, now);
+	sbuf_init(&sb, value, sizeof value);
+	render_header(&rec, cfg->header_authserv_id, strlen(cfg->header_name), &sb);
+	if (mta_insheader(ctx, 0, cfg->header_name, value) != 0)
+		log_degraded(DEGRADED_HEADER_EDIT, "insert");
+}
+
+sfsistat
+cb_eom(SMFICTX *ctx)
+{
+	struct session *s = session_of(ctx);
+	int64_t now = mta_now_ms();
+
+	if (s == NULL || !s->txn.active)
+		return SMFIS_CONTINUE;
+	txn_mark(&s->txn, PHASE_EOM, now);
+	take_queue_id(ctx, &s->txn);
+	debug_event(s, "eom");
+	if (cfg->header_enable)
+		write_header(ctx, s, now);
+	txn_finish(s, now);
+	return SMFIS_CONTINUE;
+}
+
+sfsistat
+cb_abort(SMFICTX *ctx)
+{
+	struct session *s = session_of(ctx);
+	int64_t now = mta_now_ms();
+
+	if (s == NULL || !s->txn.active)
+		return SMFIS_CONTINUE;
+	debug_event(s, "abort");
+	txn_mark(&s->txn, PHASE_ABORT, now);
+	txn_finish(s, now);
+	return SMFIS_CONTINUE;
+}
+
+sfsistat
+cb_close(SMFICTX *ctx)
+{
+	struct session *s = session_of(ctx);
+	int64_t now = mta_now_ms();
+	struct record rec;
+
+	if (s == NULL)
+		return SMFIS_CONTINUE;
+	debug_event(s, "close");
+	if (s->txn.active) {
+		txn_mark(&s->txn, PHASE_CLOSE, now);
+		txn_finish(s, now);
+	}
+	if (s->connected) {
+		record_conn(&rec, s, now);
+		log_record(&rec, cfg->log_format);
+	}
+	mta_setpriv(ctx, NULL);
+	session_free(s);
+	return SMFIS_CONTINUE;
+}
+
+sfsistat
+cb_unknown(SMFICTX *ctx, const char *cmd)
+{
+	struct session *s = session_of(ctx);
+
+	(void)cmd;
+	if (s == NULL)
+		return SMFIS_CONTINUE;
+	session_unknown(s);
+	debug_event(s, "unknown");
+	return reply(s, SMFIP_NR_UNKN);
+}
+
+void
+callbacks_fill(struct smfiDesc *desc)
+{
+	static char name[] = "smtptrace";
+
+	memset(desc, 0, sizeof *desc);
+	desc->xxfi_name = name;
+	desc->xxfi_version = SMFI_VERSION;
+	desc->xxfi_flags = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_SETSYMLIST;
+	desc->xxfi_connect = cb_connect;
+	desc->xxfi_helo = cb_helo;
+	desc->xxfi_envfrom = cb_envfrom;
+	desc->xxfi_envrcpt = cb_envrcpt;
+	desc->xxfi_header = cb_header;
+	desc->xxfi_eoh = cb_eoh;
+	desc->xxfi_body = cb_body;
+	desc->xxfi_eom = cb_eom;
+	desc->xxfi_abort = cb_abort;
+	desc->xxfi_close = cb_close;
+	desc->xxfi_unknown = cb_unknown;
+	desc->xxfi_data = cb_data;
+	desc->xxfi_negotiate = cb_negotiate;
+}

@@ -1,0 +1,356 @@
+/*
+ * NAME
+ *	config - the configuration file, parsed into an immutable snapshot
+ * DESCRIPTION
+ *	See config.h. The table below is the one list of keys; conf/
+ *	smtptrace.conf documents each and tests/unit/test_config.c checks
+ *	that file parses to the defaults.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <libconfig.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "escape.h"
+
+/* KEY_OCTAL: a string of octal digits ("007"): libconfig reads 007 as decimal. */
+enum key_type { KEY_STRING, KEY_INT, KEY_BOOL, KEY_CHOICE, KEY_OCTAL };
+
+struct choice {
+	const char *name;
+	int         value;
+};
+
+struct key_spec {
+	const char          *path;
+	enum key_type        type;
+	size_t               offset;
+	size_t               size;	/* KEY_STRING: buffer size */
+	long                 min, max;	/* KEY_INT, KEY_OCTAL */
+	const struct choice *choices;	/* KEY_CHOICE, ends with name NULL */
+};
+
+static const struct choice facilities[] = {
+	{ "mail", LOG_MAIL }, { "daemon", LOG_DAEMON }, { "user", LOG_USER },
+	{ "local0", LOG_LOCAL0 }, { "local1", LOG_LOCAL1 },
+	{ "local2", LOG_LOCAL2 }, { "local3", LOG_LOCAL3 },
+	{ "local4", LOG_LOCAL4 }, { "local5", LOG_LOCAL5 },
+	{ "local6", LOG_LOCAL6 }, { "local7", LOG_LOCAL7 },
+	{ NULL, 0 },
+};
+
+static const struct choice formats[] = {
+	{ "kv", LOG_FORMAT_KV }, { "json", LOG_FORMAT_JSON }, { NULL, 0 },
+};
+
+#define STR(p, m)  p, KEY_STRING, offsetof(struct config, m), \
+	sizeof(((struct config *)0)->m), 0, 0, NULL
+#define INT(p, m, lo, hi) p, KEY_INT, offsetof(struct config, m), 0, lo, hi, NULL
+#define OCTAL(p, m, lo, hi) p, KEY_OCTAL, offsetof(struct config, m), 0, lo, hi, NULL
+#define BOOL(p, m) p, KEY_BOOL, offsetof(struct config, m), 0, 0, 0, NULL
+#define CHOICE(p, m, c) p, KEY_CHOICE, offsetof(struct config, m), 0, 0, 0, c
+
+static const struct key_spec keys[] = {
+	{ STR("socket", socket) },
+	{ OCTAL("socket_umask", socket_umask, 0, 0777) },
+	{ STR("user", user) },
+	{ STR("pidfile", pidfile) },
+	{ INT("milter_timeout", milter_timeout, 10, 86400) },
+	{ CHOICE("log.facility", log_facility, facilities) },
+	{ STR("log.ident", log_ident) },
+	{ CHOICE("log.format", log_format, formats) },
+	{ BOOL("log.verbose", log_verbose) },
+	{ BOOL("header.enable", header_enable) },
+	{ STR("header.name", header_name) },
+	{ STR("header.authserv_id", header_authserv_id) },
+	{ BOOL("header.skip_authenticated", header_skip_authenticated) },
+	{ INT("mta.data_timeout", mta_data_timeout, 1, 86400) },
+	{ INT("mta.timeout_tolerance", mta_timeout_tolerance, 0, 3600) },
+};
+
+static const char *const groups[] = { "log", "header", "mta" };
+
+void
+config_defaults(struct config *cfg)
+{
+	memset(cfg, 0, sizeof *cfg);
+	text_copy(cfg->socket, sizeof cfg->socket,
+		  "unix:/run/smtptrace/milter.sock");
+	cfg->socket_umask = 007;
+	cfg->milter_timeout = 7210;
+	cfg->log_facility = LOG_MAIL;
+	text_copy(cfg->log_ident, sizeof cfg->log_ident, "smtptrace");
+	cfg->log_format = LOG_FORMAT_KV;
+	cfg->header_enable = true;
+	text_copy(cfg->header_name, sizeof cfg->header_name, "X-SMTP-Trace");
+	cfg->mta_data_timeout = 300;
+	cfg->mta_timeout_tolerance = 2;
+}
+
+static void
+add_error(struct config_errors *errs, const char *file, int line,
+	  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void
+add_error(struct config_errors *errs, const char *file, int line,
+	  const char *fmt, ...)
+{
+	char text[256];
+	va_list ap;
+
+	if (errs->count >= CONFIG_ERRORS_MAX)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof text, fmt, ap);
+	va_end(ap);
+	char *msg = errs->msg[errs->count++];
+	if (line > 0)
+		snprintf(msg, sizeof errs->msg[0], "%s:%d: %s", file, line, text);
+	else
+		snprintf(msg, sizeof errs->msg[0], "%s: %s", file, text);
+}
+
+static const struct key_spec *
+find_key(const char *path)
+{
+	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+		if (strcmp(keys[i].path, path) == 0)
+			return &keys[i];
+	return NULL;
+}
+
+static bool
+is_group(const char *name)
+{
+	for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++)
+		if (strcmp(groups[i], name) == 0)
+			return true;
+	return false;
+}
+
+static const char *
+type_word(enum key_type type)
+{
+	switch (type) {
+	case KEY_STRING: return "a string";
+	case KEY_INT: return "an integer";
+	case KEY_BOOL: return "true or false";
+	case KEY_CHOICE: return "a string";
+	case KEY_OCTAL: return "a string of octal digits, e.g. \"007\"";
+	}
+	return "?";
+}
+
+static void
+list_choices(const struct choice *c, char *buf, size_t size)
+{
+	size_t len = 0;
+
+	buf[0] = '\0';
+	for (; c->name != NULL && len < size; c++) {
+		int n = snprintf(buf + len, size - len, "%s%s",
+				 len ? ", " : "", c->name);
+		if (n < 0)
+			break;
+		len += (size_t)n;
+	}
+}
+
+/* Store one setting's value; report type and range errors. */
+static void
+set_value(const struct key_spec *k, const config_setting_t *st,
+	  struct config *cfg, const char *file, struct config_errors *errs)
+{
+	char *base = (char *)cfg + k->offset;
+	int line = (int)config_setting_source_line(st);
+	int type = config_setting_type(st);
+	bool ok = (k->type == KEY_INT && (type == CONFIG_TYPE_INT ||
+					  type == CONFIG_TYPE_INT64)) ||
+		  (k->type == KEY_BOOL && type == CONFIG_TYPE_BOOL) ||
+		  ((k->type == KEY_STRING || k->type == KEY_CHOICE ||
+		    k->type == KEY_OCTAL) && type == CONFIG_TYPE_STRING);
+
+	if (!ok) {
+		add_error(errs, file, line, "%s: expected %s", k->path,
+			  type_word(k->type));
+		return;
+	}
+	switch (k->type) {
+	case KEY_STRING: {
+		const char *v = config_setting_get_string(st);
+		if (strlen(v) >= k->size) {
+			add_error(errs, file, line, "%s: longer than %zu bytes",
+				  k->path, k->size - 1);
+			return;
+		}
+		memcpy(base, v, strlen(v) + 1);
+		break;
+	}
+	case KEY_INT: {
+		long long v = config_setting_get_int64(st);
+		if (v < k->min || v > k->max) {
+			add_error(errs, file, line,
+				  "%s: %lld is out of range (%ld to %ld)",
+				  k->path, v, k->min, k->max);
+			return;
+		}
+		*(int *)(void *)base = (int)v;
+		break;
+	}
+	case KEY_OCTAL: {
+		const char *v = config_setting_get_string(st);
+		char *end;
+		errno = 0;
+		long n = strtol(v, &end, 8);
+		if (*v == '\0' || *end != '\0' || errno != 0 || n < k->min || n > k->max) {
+			add_error(errs, file, line,
+				  "%s: \"%.20s\" is not an octal number from %lo to %lo",
+				  k->path, v, k->min, k->max);
+			return;
+		}
+		*(int *)(void *)base = (int)n;
+		break;
+	}
+	case KEY_BOOL:
+		*(bool *)(void *)base = config_setting_get_bool(st) != 0;
+		break;
+	case KEY_CHOICE: {
+		const char *v = config_setting_get_string(st);
+		for (const struct choice *c = k->choices; c->name; c++) {
+			if (strcmp(c->name, v) == 0) {
+				*(int *)(void *)base = c->value;
+				return;
+			}
+		}
+		char names[200];
+		list_choices(k->choices, names, sizeof names);
+		add_error(errs, file, line, "%s: \"%.60s\" is not one of: %s",
+			  k->path, v, names);
+		break;
+	}
+	}
+}
+
+static void
+walk(const config_setting_t *group, const char *prefix, struct config *cfg,
+     const char *file, struct config_errors *errs)
+{
+	int n = config_setting_length(group);
+
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *st = config_setting_get_elem(group, (unsigned)i);
+		const char *name = config_setting_name(st);
+		int line = (int)config_setting_source_line(st);
+		char path[128];
+
+		snprintf(path, sizeof path, "%s%s%s", prefix, *prefix ? "." : "",
+			 name ? name : "?");
+		if (config_setting_type(st) == CONFIG_TYPE_GROUP) {
+			if (*prefix == '\0' && name && is_group(name))
+				walk(st, name, cfg, file, errs);
+			else
+				add_error(errs, file, line, "unknown section '%s'", path);
+			continue;
+		}
+		const struct key_spec *k = find_key(path);
+		if (k == NULL) {
+			add_error(errs, file, line, "unknown key '%s'", path);
+			continue;
+		}
+		set_value(k, st, cfg, file, errs);
+	}
+}
+
+/* Checks that span more than a type and a range. */
+static void
+validate(const struct config *cfg, const config_t *lc, const char *file,
+	 struct config_errors *errs)
+{
+	const config_setting_t *st;
+	int line;
+
+	st = config_lookup(lc, "header.name");
+	line = st ? (int)config_setting_source_line(st) : 0;
+	if (cfg->header_name[0] == '\0')
+		add_error(errs, file, line, "header.name: must not be empty");
+	for (const char *p = cfg->header_name; *p; p++) {
+		if (*p <= ' ' || *p > '~' || *p == ':') {
+			add_error(errs, file, line,
+				  "header.name: \"%s\" is not a header field name",
+				  cfg->header_name);
+			break;
+		}
+	}
+	st = config_lookup(lc, "socket");
+	line = st ? (int)config_setting_source_line(st) : 0;
+	if (strncmp(cfg->socket, "unix:", 5) != 0 &&
+	    strncmp(cfg->socket, "local:", 6) != 0 &&
+	    strncmp(cfg->socket, "inet:", 5) != 0 &&
+	    strncmp(cfg->socket, "inet6:", 6) != 0 && cfg->socket[0] != '/')
+		add_error(errs, file, line,
+			  "socket: \"%s\" is not unix:/path, inet:port@host or inet6:port@host",
+			  cfg->socket);
+	for (const char *p = cfg->header_authserv_id; *p; p++) {
+		if (*p <= ' ' || *p > '~' || *p == ';') {
+			st = config_lookup(lc, "header.authserv_id");
+			add_error(errs, file,
+				  st ? (int)config_setting_source_line(st) : 0,
+				  "header.authserv_id: must be printable ASCII without spaces or ';'");
+			break;
+		}
+	}
+}
+
+int
+config_load(const char *path, bool must_exist, struct config *cfg,
+	    struct config_errors *errs)
+{
+	config_t lc;
+	int before = errs->count;
+
+	if (access(path, F_OK) != 0 && errno == ENOENT && !must_exist)
+		return 0;
+	config_init(&lc);
+	if (config_read_file(&lc, path) != CONFIG_TRUE) {
+		if (config_error_type(&lc) == CONFIG_ERR_FILE_IO)
+			add_error(errs, path, 0, "cannot read: %s", strerror(errno));
+		else
+			add_error(errs, config_error_file(&lc) ? config_error_file(&lc) : path,
+				  config_error_line(&lc), "%s", config_error_text(&lc));
+		config_destroy(&lc);
+		return -1;
+	}
+	walk(config_root_setting(&lc), "", cfg, path, errs);
+	validate(cfg, &lc, path, errs);
+	config_destroy(&lc);
+	return errs->count > before ? -1 : 0;
+}
+
+void
+config_resolve(struct config *cfg)
+{
+	char host[CONFIG_STR_MAX];
+
+	if (cfg->header_authserv_id[0] != '\0')
+		return;
+	if (gethostname(host, sizeof host) != 0)
+		text_copy(host, sizeof host, "localhost");
+	host[sizeof host - 1] = '\0';
+	text_copy(cfg->header_authserv_id, sizeof cfg->header_authserv_id, host);
+}
+
+const char *
+config_facility_name(int facility)
+{
+	for (const struct choice *c = facilities; c->name; c++)
+		if (c->value == facility)
+			return c->name;
+	return "?";
+}

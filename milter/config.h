@@ -1,0 +1,63 @@
+/*
+ * NAME
+ *	config - the configuration file, parsed into an immutable snapshot
+ * SYNOPSIS
+ *	struct config cfg; struct config_errors errs;
+ *	config_defaults(&cfg);
+ *	if (config_load(path, must_exist, &cfg, &errs) < 0) ... errs.msg[i] ...
+ * DESCRIPTION
+ *	Reads a libconfig file. Every key is declared once in a table (name,
+ *	type, default, range); unknown keys, wrong types and values out of
+ *	range are errors naming the file and line. All errors are collected,
+ *	not only the first. After start-up the snapshot is only read.
+ */
+#ifndef SMTPTRACE_CONFIG_H
+#define SMTPTRACE_CONFIG_H
+
+#include <stdbool.h>
+
+#define CONFIG_DEFAULT_FILE	"/etc/smtptrace/smtptrace.conf"
+#define CONFIG_ERRORS_MAX	32
+#define CONFIG_STR_MAX		256
+
+enum log_format { LOG_FORMAT_KV, LOG_FORMAT_JSON };
+
+struct config {
+	char socket[CONFIG_STR_MAX];
+	int  socket_umask;
+	char user[CONFIG_STR_MAX];
+	char pidfile[CONFIG_STR_MAX];
+	int  milter_timeout;		/* seconds, smfi_settimeout */
+
+	int  log_facility;		/* syslog LOG_* facility value */
+	char log_ident[64];
+	int  log_format;		/* enum log_format */
+	bool log_verbose;
+
+	bool header_enable;
+	char header_name[64];
+	char header_authserv_id[CONFIG_STR_MAX];	/* "" until resolved */
+	bool header_skip_authenticated;
+
+	int  mta_data_timeout;		/* seconds */
+	int  mta_timeout_tolerance;	/* seconds */
+};
+
+struct config_errors {
+	int  count;
+	char msg[CONFIG_ERRORS_MAX][320];	/* "file:line: message" */
+};
+
+void config_defaults(struct config *cfg);
+/*
+ * Load path over the values in cfg. A missing file is an error when
+ * must_exist, else the defaults stay. Returns 0, or -1 with errs filled.
+ */
+int config_load(const char *path, bool must_exist, struct config *cfg,
+		struct config_errors *errs);
+/* Fill values that depend on the machine (authserv-id: the host name). */
+void config_resolve(struct config *cfg);
+/* Name of a facility value, e.g. "mail". */
+const char *config_facility_name(int facility);
+
+#endif

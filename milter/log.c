@@ -1,0 +1,118 @@
+/*
+ * NAME
+ *	log - syslog output, with the records rendered in the configured format
+ * DESCRIPTION
+ *	See log.h. The only mutable globals are set once by log_open (and
+ *	log_set_sink) before any thread starts, and the atomic counters.
+ */
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+
+#include "config.h"
+#include "render.h"
+#include "sbuf.h"
+
+#define LOG_LINE_MAX	16384
+
+static bool verbose;
+static log_sink_fn sink;
+static atomic_ulong degraded_counts[DEGRADED__COUNT];
+
+static const char *const degraded_names[DEGRADED__COUNT] = {
+	[DEGRADED_NO_MEMORY] = "out of memory",
+	[DEGRADED_NO_SESSION] = "event without a session",
+	[DEGRADED_HEADER_EDIT] = "header edit refused by the MTA",
+	[DEGRADED_LOG_CUT] = "record longer than a log line",
+};
+
+static void
+syslog_sink(int priority, const char *line)
+{
+	syslog(priority, "%s", line);
+}
+
+void
+log_set_sink(log_sink_fn fn)
+{
+	sink = fn;
+}
+
+void
+log_open(const char *ident, int facility, bool to_stderr, bool be_verbose)
+{
+	verbose = be_verbose;
+	if (sink == NULL)
+		sink = syslog_sink;
+	openlog(ident, LOG_PID | LOG_NDELAY | (to_stderr ? LOG_PERROR : 0),
+		facility);
+	setlogmask(LOG_UPTO(be_verbose ? LOG_DEBUG : LOG_INFO));
+}
+
+void
+log_close(void)
+{
+	closelog();
+}
+
+bool
+log_verbose(void)
+{
+	return verbose;
+}
+
+static void
+emit(int priority, const char *line)
+{
+	if (priority == LOG_DEBUG && !verbose)
+		return;
+	(sink ? sink : syslog_sink)(priority, line);
+}
+
+void
+log_msg(int priority, const char *fmt, ...)
+{
+	char line[LOG_LINE_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	emit(priority, line);
+}
+
+void
+log_record(const struct record *r, int format)
+{
+	char line[LOG_LINE_MAX];
+	struct sbuf sb;
+
+	sbuf_init(&sb, line, sizeof line);
+	if (format == LOG_FORMAT_JSON)
+		render_json(r, &sb);
+	else
+		render_kv(r, &sb);
+	if (sb.overflow)
+		log_degraded(DEGRADED_LOG_CUT, r->queue_id);
+	emit(LOG_INFO, line);
+}
+
+void
+log_degraded(enum degraded kind, const char *detail)
+{
+	if ((unsigned)kind >= DEGRADED__COUNT)
+		return;
+	if (atomic_fetch_add(&degraded_counts[kind], 1) == 0)
+		log_msg(LOG_WARNING,
+		       "observing less: %s%s%s (logged once; later ones are only counted)",
+		       degraded_names[kind], detail ? ": " : "",
+		       detail ? detail : "");
+}
+
+unsigned long
+log_degraded_count(enum degraded kind)
+{
+	return (unsigned)kind < DEGRADED__COUNT ? atomic_load(&degraded_counts[kind]) : 0;
+}

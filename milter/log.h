@@ -1,0 +1,45 @@
+/*
+ * NAME
+ *	log - syslog output, with the records rendered in the configured format
+ * SYNOPSIS
+ *	log_open(ident, facility, to_stderr, verbose);
+ *	log_record(&rec, LOG_FORMAT_KV);
+ *	log_degraded(DEGRADED_NO_MEMORY, "session");
+ * DESCRIPTION
+ *	One fixed ladder of severities: LOG_ERR for what stops the daemon,
+ *	LOG_WARNING for what makes it observe less, LOG_INFO for records and
+ *	start/stop, LOG_DEBUG for per-event lines under -v. With to_stderr
+ *	(the -f flag) every line also goes to standard error. Thread-safe
+ *	(syslog(3) locks); the degradation counters are atomic.
+ */
+#ifndef SMTPTRACE_LOG_H
+#define SMTPTRACE_LOG_H
+
+#include <stdbool.h>
+#include <syslog.h>
+
+#include "record.h"
+
+enum degraded {
+	DEGRADED_NO_MEMORY,	/* a session could not be allocated */
+	DEGRADED_NO_SESSION,	/* an event came for a connection we lost */
+	DEGRADED_HEADER_EDIT,	/* the MTA refused a header change */
+	DEGRADED_LOG_CUT,	/* a record did not fit the line buffer */
+	DEGRADED__COUNT
+};
+
+/* Where finished lines go; syslog unless set before log_open. */
+typedef void (*log_sink_fn)(int priority, const char *line);
+void log_set_sink(log_sink_fn fn);
+
+void log_open(const char *ident, int facility, bool to_stderr, bool verbose);
+void log_close(void);
+bool log_verbose(void);
+void log_msg(int priority, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void log_record(const struct record *r, int format);
+/* Count a failure that made the milter observe less; log the first of each kind. */
+void log_degraded(enum degraded kind, const char *detail);
+unsigned long log_degraded_count(enum degraded kind);
+
+#endif

@@ -1,0 +1,178 @@
+/*
+ * NAME
+ *	record - the fields one log line or one header reports
+ * DESCRIPTION
+ *	See record.h. The order of the fields here is the order in the log
+ *	line and the header; README.md documents each one.
+ */
+#include "record.h"
+
+#include <string.h>
+
+#include "sbuf.h"
+
+static void
+add_text(struct record *r, const char *key, const char *text, unsigned flags)
+{
+	if (r->nfields >= RECORD_FIELDS_MAX || text == NULL)
+		return;
+	r->fields[r->nfields++] = (struct field){
+		.key = key, .kind = FIELD_TEXT, .flags = flags, .text = text,
+	};
+}
+
+static void
+add_num(struct record *r, const char *key, int64_t num, unsigned flags)
+{
+	if (r->nfields >= RECORD_FIELDS_MAX)
+		return;
+	r->fields[r->nfields++] = (struct field){
+		.key = key, .kind = FIELD_NUM, .flags = flags, .num = num,
+	};
+}
+
+static void
+add_timeline(struct record *r)
+{
+	if (r->nfields >= RECORD_FIELDS_MAX)
+		return;
+	r->fields[r->nfields++] = (struct field){
+		.key = "timeline", .kind = FIELD_TIMELINE,
+	};
+}
+
+static void
+format_client(struct record *r, const struct session *s)
+{
+	struct sbuf sb;
+	const char *name = s->client_name;
+
+	/* libmilter passes "[addr]" when the MTA has no name for the client */
+	if (name[0] == '\0' || name[0] == '[')
+		name = "unknown";
+	sbuf_init(&sb, r->client, sizeof r->client);
+	sbuf_printf(&sb, "%s[%s]", name,
+		    s->client_addr[0] ? s->client_addr : "local");
+	if (s->client_port != 0)
+		sbuf_printf(&sb, ":%u", s->client_port);
+}
+
+static void
+format_rejects(struct record *r, const struct txn *t)
+{
+	struct sbuf sb;
+
+	sbuf_init(&sb, r->rejects, sizeof r->rejects);
+	for (unsigned i = 0; i < t->rejects_kept; i++) {
+		const struct rejected_rcpt *rj = &t->rejects[i];
+		sbuf_printf(&sb, "%s%s %s%s%s", i ? "; " : "", rj->addr,
+			    rj->status, rj->text[0] ? " " : "", rj->text);
+	}
+	if (t->rcpt_rejected > t->rejects_kept)
+		sbuf_printf(&sb, "; +%u more", t->rcpt_rejected - t->rejects_kept);
+}
+
+static void
+build_timeline(struct record *r, const struct txn *t, int64_t connect_at)
+{
+	r->ntimeline = 0;
+	for (int p = 0; p < PHASE__COUNT; p++) {
+		if (t->at[p] < 0)
+			continue;
+		r->timeline[r->ntimeline++] = (struct timeline_item){
+			.name = phase_name((enum phase)p),
+			.ms = t->at[p] - connect_at,
+		};
+	}
+}
+
+static void
+record_reset(struct record *r)
+{
+	r->queue_id = NULL;
+	r->nfields = 0;
+	r->ntimeline = 0;
+	r->client[0] = r->reply[0] = r->rejects[0] = '\0';
+}
+
+void
+record_txn(struct record *r, const struct session *s, enum outcome o,
+	   int64_t end_ms)
+{
+	const struct txn *t = &s->txn;
+	struct sbuf sb;
+
+	record_reset(r);
+	if (t->queue_id[0] != '\0')
+		r->queue_id = t->queue_id;
+	format_client(r, s);
+	build_timeline(r, t, s->connect_at);
+
+	add_text(r, "kind", "txn", FIELD_LOG_ONLY);
+	add_text(r, "session", s->id, 0);
+	add_num(r, "txn", t->seq, 0);
+	if (r->queue_id != NULL)
+		add_text(r, "queue_id", r->queue_id, FIELD_HEADER_ONLY);
+	add_text(r, "client", r->client, 0);
+	if (s->helo_count > 0)
+		add_text(r, "helo", s->helo, 0);
+	if (s->tls_version[0] != '\0')
+		add_text(r, "tls", s->tls_version, 0);
+	if (s->auth_user[0] != '\0')
+		add_text(r, "auth", s->auth_user, FIELD_LOG_ONLY);
+	add_text(r, "from", t->sender, 0);
+	add_num(r, "rcpt", t->rcpt_accepted, 0);
+	add_num(r, "rcpt_rejected", t->rcpt_rejected, 0);
+	if (t->rcpt_rejected > 0) {
+		format_rejects(r, t);
+		add_text(r, "rejects", r->rejects, 0);
+	}
+	add_text(r, "outcome", outcome_name(o), 0);
+	sbuf_init(&sb, r->reply, sizeof r->reply);
+	outcome_reply(o, t, &sb);
+	if (r->reply[0] != '\0')
+		add_text(r, "reply", r->reply, FIELD_LOG_ONLY);
+	add_timeline(r);
+	int64_t upload = txn_upload_ms(t);
+	if (upload >= 0)
+		add_num(r, "upload_ms", upload, 0);
+	else if (t->at[PHASE_DATA] >= 0)
+		add_num(r, "in_data_ms", end_ms - t->at[PHASE_DATA], 0);
+	if (txn_first_content(t) >= 0) {
+		add_num(r, "headers", t->headers, 0);
+		add_num(r, "header_bytes", (int64_t)t->header_bytes, 0);
+		add_num(r, "body_bytes", (int64_t)t->body_bytes, 0);
+	}
+	if (t->at[PHASE_MAIL] >= 0)
+		add_num(r, "duration_ms", end_ms - t->at[PHASE_MAIL], 0);
+	add_text(r, "explain", outcome_explain(o), FIELD_LOG_ONLY);
+}
+
+void
+record_conn(struct record *r, const struct session *s, int64_t now_ms)
+{
+	record_reset(r);
+	format_client(r, s);
+	add_text(r, "kind", "conn", FIELD_LOG_ONLY);
+	add_text(r, "session", s->id, 0);
+	add_text(r, "client", r->client, 0);
+	if (s->helo_count > 0)
+		add_text(r, "helo", s->helo, 0);
+	add_num(r, "helo_count", s->helo_count, 0);
+	if (s->tls_version[0] != '\0')
+		add_text(r, "tls", s->tls_version, 0);
+	if (s->auth_user[0] != '\0')
+		add_text(r, "auth", s->auth_user, FIELD_LOG_ONLY);
+	add_num(r, "txns", s->txn_count, 0);
+	add_num(r, "unknown_cmds", s->unknown_cmds, 0);
+	add_num(r, "duration_ms", now_ms - s->connect_at, 0);
+}
+
+const struct field *
+record_get(const struct record *r, const char *key)
+{
+	for (size_t i = 0; i < r->nfields; i++)
+		if (strcmp(r->fields[i].key, key) == 0)
+			return &r->fields[i];
+	return NULL;
+}

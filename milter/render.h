@@ -1,0 +1,35 @@
+/*
+ * NAME
+ *	render - write a record as a log line (key=value or JSON) or a header
+ * SYNOPSIS
+ *	render_kv(&rec, &sb);
+ *	render_json(&rec, &sb);
+ *	render_header(&rec, authserv_id, strlen(header_name), &sb);
+ * DESCRIPTION
+ *	The key=value line starts with the queue id (or NOQUEUE) and a colon,
+ *	like Postfix's own lines, so both logs grep together. The header is
+ *	in RFC 8601 style: the authserv-id, then "key=value" items separated
+ *	by "; ", folded with "\n\t" so that lines stay under 78 columns where
+ *	a value allows it, never over 998; ASCII only. Every value is escaped
+ *	and capped (RENDER_LOG_VALUE_MAX, RENDER_HEADER_VALUE_MAX input bytes).
+ *	Pure: no I/O.
+ */
+#ifndef SMTPTRACE_RENDER_H
+#define SMTPTRACE_RENDER_H
+
+#include <stddef.h>
+
+#include "record.h"
+#include "sbuf.h"
+
+#define RENDER_LOG_VALUE_MAX	512
+#define RENDER_HEADER_VALUE_MAX	200
+#define RENDER_HEADER_WIDTH	78
+
+void render_kv(const struct record *r, struct sbuf *sb);
+void render_json(const struct record *r, struct sbuf *sb);
+/* name_len: length of the header name, for the first line's width. */
+void render_header(const struct record *r, const char *authserv_id,
+		   size_t name_len, struct sbuf *sb);
+
+#endif

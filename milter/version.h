@@ -1,0 +1,4 @@
+#ifndef SMTPTRACE_VERSION_H
+#define SMTPTRACE_VERSION_H
+#define SMTPTRACE_VERSION "0.1.0"
+#endif

@@ -1,0 +1,383 @@
+/*
+ * callbacks.c driven through the fake libmilter seam: what a real MTA
+ * sends, in its order, with exact times; the log lines and header edits
+ * that come out.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+
+#include "callbacks.h"
+#include "fake_mta.h"
+#include "log.h"
+#include "tests.h"
+
+#define LINES_MAX 16
+
+static struct config cfg;
+static struct fake_ctx fctx;
+static SMFICTX *ctx = FAKE_CTX(&fctx);
+static char lines[LINES_MAX][16384];
+static int nlines;
+
+static void
+capture(int priority, const char *line)
+{
+	if (priority != LOG_INFO || nlines >= LINES_MAX)
+		return;
+	snprintf(lines[nlines++], sizeof lines[0], "%s", line);
+}
+
+static int
+setup(void)
+{
+	config_defaults(&cfg);
+	snprintf(cfg.header_authserv_id, sizeof cfg.header_authserv_id, "mx.test");
+	cfg.mta_data_timeout = 5;
+	cfg.mta_timeout_tolerance = 1;
+	log_set_sink(capture);
+	callbacks_init(&cfg);
+	return 0;
+}
+
+static const unsigned long all_actions = 0x1ff;
+static const unsigned long all_steps = 0x1fffff;
+
+static void
+start(void)
+{
+	unsigned long pf0, pf1, pf2, pf3;
+
+	fake_reset(&fctx);
+	nlines = 0;
+	fake_now = 1000;
+	cb_negotiate(ctx, all_actions, all_steps, 0, 0, &pf0, &pf1, &pf2, &pf3);
+}
+
+static void
+connect_helo_mail(void)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(4321) };
+	char host[] = "[127.0.0.1]", helo[] = "client.test";
+	char from[] = "<a@example.test>";
+	char *argv[] = { from, NULL };
+
+	inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
+	CU_ASSERT_EQUAL(cb_connect(ctx, host, (_SOCK_ADDR *)&sin), SMFIS_NOREPLY);
+	fake_now = 1012;
+	CU_ASSERT_EQUAL(cb_helo(ctx, helo), SMFIS_NOREPLY);
+	fake_now = 1031;
+	CU_ASSERT_EQUAL(cb_envfrom(ctx, argv), SMFIS_NOREPLY);
+}
+
+static void
+rcpt(const char *addr, const char *rejected_status, const char *text)
+{
+	char a[256];
+	char *argv[] = { a, NULL };
+
+	snprintf(a, sizeof a, "%s", addr);
+	fake_macro(&fctx, "{rcpt_mailer}", rejected_status ? "error" : "smtp");
+	fake_macro(&fctx, "{rcpt_host}", rejected_status ? rejected_status : "example.test");
+	fake_macro(&fctx, "{rcpt_addr}", rejected_status ? text : addr);
+	CU_ASSERT_EQUAL(cb_envrcpt(ctx, argv), SMFIS_NOREPLY);
+}
+
+static void
+content(int64_t at, const char *forged)
+{
+	char subj[] = "Subject", hi[] = "hi", own[] = "X-SMTP-Trace";
+	char fv[256];
+	unsigned char body[100] = { 0 };
+
+	fake_now = at;
+	CU_ASSERT_EQUAL(cb_header(ctx, subj, hi), SMFIS_NOREPLY);
+	if (forged != NULL) {
+		snprintf(fv, sizeof fv, "%s", forged);
+		cb_header(ctx, own, fv);
+		cb_header(ctx, own, fv);
+	}
+	CU_ASSERT_EQUAL(cb_eoh(ctx), SMFIS_NOREPLY);
+	CU_ASSERT_EQUAL(cb_body(ctx, body, sizeof body), SMFIS_NOREPLY);
+}
+
+static void
+test_negotiation(void)
+{
+	unsigned long pf0, pf1, pf2, pf3;
+
+	fake_reset(&fctx);
+	CU_ASSERT_EQUAL(cb_negotiate(ctx, all_actions, all_steps, 0, 0,
+				     &pf0, &pf1, &pf2, &pf3), SMFIS_CONTINUE);
+	CU_ASSERT_EQUAL(pf0, SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_SETSYMLIST);
+	CU_ASSERT(pf1 & SMFIP_RCPT_REJ);
+	CU_ASSERT_EQUAL(pf1 & (SMFIP_NR_CONN | SMFIP_NR_HELO | SMFIP_NR_MAIL |
+			       SMFIP_NR_RCPT | SMFIP_NR_DATA | SMFIP_NR_HDR |
+			       SMFIP_NR_EOH | SMFIP_NR_BODY | SMFIP_NR_UNKN),
+			SMFIP_NR_CONN | SMFIP_NR_HELO | SMFIP_NR_MAIL |
+			SMFIP_NR_RCPT | SMFIP_NR_DATA | SMFIP_NR_HDR |
+			SMFIP_NR_EOH | SMFIP_NR_BODY | SMFIP_NR_UNKN);
+	/* never ask to skip a stage we observe */
+	CU_ASSERT_EQUAL(pf1 & (SMFIP_NOCONNECT | SMFIP_NOHELO | SMFIP_NOMAIL |
+			       SMFIP_NORCPT | SMFIP_NOBODY | SMFIP_NOHDRS |
+			       SMFIP_NOEOH | SMFIP_NODATA), 0);
+	CU_ASSERT(fctx.symlists >= 5);
+	cb_close(ctx);
+	CU_ASSERT_PTR_NULL(fctx.priv);
+}
+
+/* An MTA that offers no no-reply steps gets CONTINUE everywhere. */
+static void
+test_no_noreply_offered(void)
+{
+	unsigned long pf0, pf1, pf2, pf3;
+	char host[] = "h", helo[] = "h";
+
+	fake_reset(&fctx);
+	cb_negotiate(ctx, all_actions, SMFIP_RCPT_REJ, 0, 0, &pf0, &pf1, &pf2, &pf3);
+	CU_ASSERT_EQUAL(pf1, SMFIP_RCPT_REJ);
+	CU_ASSERT_EQUAL(cb_connect(ctx, host, NULL), SMFIS_CONTINUE);
+	CU_ASSERT_EQUAL(cb_helo(ctx, helo), SMFIS_CONTINUE);
+	cb_close(ctx);
+}
+
+static void
+test_full_transaction(void)
+{
+	start();
+	connect_helo_mail();
+	fake_now = 1045;
+	rcpt("<b@example.test>", NULL, NULL);
+	fake_now = 1050;
+	rcpt("<blocked@example.test>", "5.7.1", "Recipient address rejected: Access denied");
+	fake_now = 1060;
+	fake_macro(&fctx, "i", "4Xb2Lq0Zz1");
+	CU_ASSERT_EQUAL(cb_data(ctx), SMFIS_NOREPLY);
+	content(3280, "forged\r\nX-Evil: yes");
+	fake_now = 3301;
+	CU_ASSERT_EQUAL(cb_eom(ctx), SMFIS_CONTINUE);
+
+	/* forged copies deleted from the highest index, ours inserted at the top */
+	EXPECT_INT(fctx.nedits, 3);
+	CU_ASSERT(fctx.edits[0].op == 'd' && fctx.edits[0].idx == 2);
+	CU_ASSERT(fctx.edits[1].op == 'd' && fctx.edits[1].idx == 1);
+	CU_ASSERT(fctx.edits[2].op == 'i' && fctx.edits[2].idx == 0);
+	EXPECT_STR(fctx.edits[2].name, "X-SMTP-Trace");
+	EXPECT_CONTAINS(fctx.edits[2].value, "mx.test; session=");
+	EXPECT_CONTAINS(fctx.edits[2].value, "queue_id=4Xb2Lq0Zz1");
+	EXPECT_CONTAINS(fctx.edits[2].value, "outcome=accepted");
+	EXPECT_CONTAINS(fctx.edits[2].value, "upload_ms=2220");
+	EXPECT_CONTAINS(fctx.edits[2].value,
+			"connect:0,helo:12,mail:31,rcpt:45,data:60,header:2280,eoh:2280,body:2280,eom:2301");
+
+	EXPECT_INT(nlines, 1);
+	CU_ASSERT(strncmp(lines[0], "4Xb2Lq0Zz1: kind=txn ", 21) == 0);
+	EXPECT_CONTAINS(lines[0], " client=unknown[127.0.0.1]:4321 ");
+	EXPECT_CONTAINS(lines[0], " rcpt=1 rcpt_rejected=1 ");
+	EXPECT_CONTAINS(lines[0], "rejects=\"<blocked@example.test> 5.7.1 Recipient address rejected: Access denied\"");
+	EXPECT_CONTAINS(lines[0], " upload_ms=2220 ");
+	EXPECT_CONTAINS(lines[0], " body_bytes=100 ");
+	EXPECT_CONTAINS(lines[0], " headers=3 ");
+
+	fake_now = 3400;
+	cb_close(ctx);
+	EXPECT_INT(nlines, 2);
+	CU_ASSERT(strncmp(lines[1], "NOQUEUE: kind=conn ", 19) == 0);
+	EXPECT_CONTAINS(lines[1], " txns=1 ");
+	EXPECT_CONTAINS(lines[1], " duration_ms=2400");
+	CU_ASSERT_PTR_NULL(fctx.priv);
+}
+
+/* Where the connection ends, and the outcome each end must give. */
+struct abort_case {
+	const char *name;
+	int         stage;		/* 0 after MAIL, 1 after RCPT, 2 after DATA, 3 in content */
+	int64_t     end_after_data;	/* ms after DATA, stage 2 */
+	bool        by_close;		/* close without abort */
+	const char *want;
+};
+
+static const struct abort_case abort_cases[] = {
+	{ "abort after MAIL", 0, 0, false, "outcome=aborted-before-data" },
+	{ "close after MAIL", 0, 0, true, "outcome=aborted-before-data" },
+	{ "abort after RCPT", 1, 0, false, "outcome=aborted-before-data" },
+	{ "abort 1 s after DATA", 2, 1000, false, "outcome=abandoned-after-354" },
+	{ "close 1 s after DATA", 2, 1000, true, "outcome=abandoned-after-354" },
+	{ "abort 5 s after DATA", 2, 5000, false, "outcome=timeout-after-354" },
+	{ "abort in content", 3, 0, false, "outcome=aborted-in-content" },
+};
+
+static void
+test_abort_at_every_stage(void)
+{
+	for (size_t i = 0; i < sizeof abort_cases / sizeof abort_cases[0]; i++) {
+		const struct abort_case *c = &abort_cases[i];
+
+		start();
+		connect_helo_mail();
+		if (c->stage >= 1) {
+			fake_now = 1045;
+			rcpt("<b@example.test>", NULL, NULL);
+		}
+		if (c->stage >= 2) {
+			fake_now = 1060;
+			cb_data(ctx);
+			fake_now = 1060 + c->end_after_data;
+		}
+		if (c->stage >= 3)
+			content(1500, NULL);
+		if (!c->by_close)
+			CU_ASSERT_EQUAL(cb_abort(ctx), SMFIS_CONTINUE);
+		CU_ASSERT_EQUAL(cb_close(ctx), SMFIS_CONTINUE);
+		if (nlines != 2)
+			fprintf(stderr, "\ncase \"%s\": %d lines\n", c->name, nlines);
+		EXPECT_INT(nlines, 2);	/* one txn line, one conn line */
+		EXPECT_CONTAINS(lines[0], c->want);
+		EXPECT_CONTAINS(lines[0], c->by_close ? ",close:" : ",abort:");
+		EXPECT_INT(fctx.nedits, 0);
+	}
+}
+
+static void
+test_two_transactions(void)
+{
+	start();
+	connect_helo_mail();
+	fake_now = 1045;
+	rcpt("<b@example.test>", NULL, NULL);
+	cb_abort(ctx);			/* RSET */
+	char from[] = "<c@example.test>";
+	char *argv[] = { from, NULL };
+	fake_now = 1100;
+	cb_envfrom(ctx, argv);
+	rcpt("<d@example.test>", NULL, NULL);
+	fake_macro(&fctx, "i", "QID2");
+	cb_data(ctx);
+	content(1200, NULL);
+	cb_eom(ctx);
+	cb_close(ctx);
+	EXPECT_INT(nlines, 3);
+	EXPECT_CONTAINS(lines[0], "NOQUEUE: kind=txn");
+	EXPECT_CONTAINS(lines[0], " txn=1 ");
+	EXPECT_CONTAINS(lines[0], "outcome=aborted-before-data");
+	EXPECT_CONTAINS(lines[1], "QID2: kind=txn");
+	EXPECT_CONTAINS(lines[1], " txn=2 ");
+	EXPECT_CONTAINS(lines[1], "from=<c@example.test>");
+	EXPECT_CONTAINS(lines[1], "outcome=accepted");
+	EXPECT_CONTAINS(lines[1], "rcpt=1 rcpt_rejected=0");
+	EXPECT_CONTAINS(lines[2], " txns=2 ");
+	/* the same session id on all three */
+	const char *sid = strstr(lines[0], "session=");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(sid);
+	char want[32];
+	snprintf(want, sizeof want, "%.24s", sid);
+	EXPECT_CONTAINS(lines[1], want);
+	EXPECT_CONTAINS(lines[2], want);
+}
+
+static void
+test_close_without_connect(void)
+{
+	start();			/* negotiate made a session */
+	CU_ASSERT_EQUAL(cb_close(ctx), SMFIS_CONTINUE);
+	EXPECT_INT(nlines, 0);
+	CU_ASSERT_PTR_NULL(fctx.priv);
+
+	fake_reset(&fctx);		/* no private data at all */
+	CU_ASSERT_EQUAL(cb_close(ctx), SMFIS_CONTINUE);
+	CU_ASSERT_EQUAL(cb_abort(ctx), SMFIS_CONTINUE);
+	CU_ASSERT_EQUAL(cb_eom(ctx), SMFIS_CONTINUE);
+	char h[] = "h";
+	CU_ASSERT_EQUAL(cb_helo(ctx, h), SMFIS_CONTINUE);
+	EXPECT_INT(nlines, 0);
+}
+
+/* A refused header edit costs the header, never the message. */
+static void
+test_refused_edit_still_continues(void)
+{
+	start();
+	connect_helo_mail();
+	rcpt("<b@example.test>", NULL, NULL);
+	cb_data(ctx);
+	content(1200, "forged");
+	fctx.edits_refused = 1;
+	unsigned long before = log_degraded_count(DEGRADED_HEADER_EDIT);
+	CU_ASSERT_EQUAL(cb_eom(ctx), SMFIS_CONTINUE);
+	CU_ASSERT(log_degraded_count(DEGRADED_HEADER_EDIT) > before);
+	EXPECT_CONTAINS(lines[nlines - 1], "outcome=accepted");
+	cb_close(ctx);
+}
+
+static void
+test_skip_authenticated(void)
+{
+	start();
+	cfg.header_skip_authenticated = true;
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	char host[] = "h", helo[] = "h", from[] = "<a@b>";
+	char *argv[] = { from, NULL };
+	cb_connect(ctx, host, (_SOCK_ADDR *)&sin);
+	cb_helo(ctx, helo);
+	fake_macro(&fctx, "{auth_authen}", "alice");
+	cb_envfrom(ctx, argv);
+	rcpt("<b@example.test>", NULL, NULL);
+	cb_data(ctx);
+	content(1200, "forged");
+	cb_eom(ctx);
+	cfg.header_skip_authenticated = false;
+	/* forged copies still go; ours is not added */
+	EXPECT_INT(fctx.nedits, 2);
+	CU_ASSERT(fctx.edits[0].op == 'd' && fctx.edits[1].op == 'd');
+	EXPECT_CONTAINS(lines[0], " auth=alice ");
+	cb_close(ctx);
+}
+
+static void
+test_hostile_helo(void)
+{
+	char *helo = malloc(10001);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(helo);
+	for (int i = 0; i < 10000; i++)
+		helo[i] = "x\r\n\x01\xff \"="[i % 8];
+	helo[10000] = '\0';
+
+	start();
+	char host[] = "h", from[] = "<a@b>";
+	char *argv[] = { from, NULL };
+	cb_connect(ctx, host, NULL);
+	cb_helo(ctx, helo);
+	cb_envfrom(ctx, argv);
+	rcpt("<b@example.test>", NULL, NULL);
+	cb_data(ctx);
+	content(1200, NULL);
+	cb_eom(ctx);
+	cb_close(ctx);
+	free(helo);
+	EXPECT_INT(nlines, 2);
+	for (int i = 0; i < nlines; i++) {
+		CU_ASSERT_PTR_NULL(strchr(lines[i], '\n'));
+		CU_ASSERT_PTR_NULL(strchr(lines[i], '\r'));
+		CU_ASSERT(strlen(lines[i]) < 2048);
+	}
+	const char *v = fctx.edits[0].value;
+	for (const char *p = v; *p; p++)
+		CU_ASSERT((*p == '\n' && p[1] == '\t') || *p == '\t' ||
+			  ((unsigned char)*p >= 0x20 && (unsigned char)*p < 0x7f));
+}
+
+int
+suite_callbacks(void)
+{
+	CU_pSuite s = CU_add_suite("callbacks", setup, NULL);
+	return s == NULL ||
+	       !CU_add_test(s, "negotiation", test_negotiation) ||
+	       !CU_add_test(s, "MTA without no-reply steps", test_no_noreply_offered) ||
+	       !CU_add_test(s, "full transaction: log line and header", test_full_transaction) ||
+	       !CU_add_test(s, "abort at every stage", test_abort_at_every_stage) ||
+	       !CU_add_test(s, "two transactions on one connection", test_two_transactions) ||
+	       !CU_add_test(s, "close without connect", test_close_without_connect) ||
+	       !CU_add_test(s, "refused header edit", test_refused_edit_still_continues) ||
+	       !CU_add_test(s, "skip_authenticated", test_skip_authenticated) ||
+	       !CU_add_test(s, "hostile 10,000-byte HELO", test_hostile_helo);
+}

@@ -1,0 +1,158 @@
+/* config.c: the shipped file, defaults, and every kind of error with its line. */
+#include <stdlib.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "tests.h"
+
+static char path[64];
+
+static const char *
+write_conf(const char *text)
+{
+	snprintf(path, sizeof path, "/tmp/smtptrace-test-XXXXXX");
+	int fd = mkstemp(path);
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT_FATAL(write(fd, text, strlen(text)) == (ssize_t)strlen(text));
+	close(fd);
+	return path;
+}
+
+static void
+test_shipped_file_is_defaults(void)
+{
+	struct config got, want;
+	struct config_errors errs = { 0 };
+
+	config_defaults(&want);
+	config_defaults(&got);
+	/* the tests run from the top of the tree */
+	EXPECT_INT(config_load("conf/smtptrace.conf", true, &got, &errs), 0);
+	EXPECT_INT(errs.count, 0);
+	CU_ASSERT(memcmp(&got, &want, sizeof got) == 0);
+}
+
+static void
+test_missing_default_file(void)
+{
+	struct config cfg;
+	struct config_errors errs = { 0 };
+
+	config_defaults(&cfg);
+	EXPECT_INT(config_load("/nonexistent/smtptrace.conf", false, &cfg, &errs), 0);
+	EXPECT_INT(config_load("/nonexistent/smtptrace.conf", true, &cfg, &errs), -1);
+	EXPECT_CONTAINS(errs.msg[0], "/nonexistent/smtptrace.conf: cannot read");
+}
+
+static void
+test_values(void)
+{
+	struct config cfg;
+	struct config_errors errs = { 0 };
+
+	config_defaults(&cfg);
+	const char *p = write_conf(
+		"socket = \"inet:8891@127.0.0.1\";\n"
+		"socket_umask = \"022\";\n"
+		"log: { facility = \"local3\"; format = \"json\"; ident = \"st\"; };\n"
+		"header: { name = \"X-Trace\"; authserv_id = \"mx.example\";"
+		" skip_authenticated = true; enable = false; };\n"
+		"mta: { data_timeout = 10; timeout_tolerance = 0; };\n");
+	EXPECT_INT(config_load(p, true, &cfg, &errs), 0);
+	unlink(p);
+	EXPECT_STR(cfg.socket, "inet:8891@127.0.0.1");
+	EXPECT_INT(cfg.socket_umask, 022);
+	EXPECT_INT(cfg.log_facility, LOG_LOCAL3);
+	EXPECT_INT(cfg.log_format, LOG_FORMAT_JSON);
+	EXPECT_STR(cfg.log_ident, "st");
+	EXPECT_STR(cfg.header_name, "X-Trace");
+	EXPECT_STR(cfg.header_authserv_id, "mx.example");
+	CU_ASSERT_TRUE(cfg.header_skip_authenticated);
+	CU_ASSERT_FALSE(cfg.header_enable);
+	EXPECT_INT(cfg.mta_data_timeout, 10);
+	EXPECT_INT(cfg.mta_timeout_tolerance, 0);
+}
+
+struct bad {
+	const char *text;
+	const char *want;	/* the message after "file:" */
+};
+
+static const struct bad bad_cases[] = {
+	{ "nosuch = 1;\n", "1: unknown key 'nosuch'" },
+	{ "\n\nlog: { colour = \"red\"; };\n", "3: unknown key 'log.colour'" },
+	{ "extra: { a = 1; };\n", "1: unknown section 'extra'" },
+	{ "log: { header: { a = 1; }; };\n", "1: unknown section 'log.header'" },
+	{ "socket = 5;\n", "1: socket: expected a string" },
+	{ "header: {\n  enable = \"yes\";\n};\n", "2: header.enable: expected true or false" },
+	{ "mta: { data_timeout = \"300\"; };\n", "1: mta.data_timeout: expected an integer" },
+	{ "mta: { data_timeout = 0; };\n", "1: mta.data_timeout: 0 is out of range (1 to 86400)" },
+	{ "mta: { data_timeout = 86401; };\n", "1: mta.data_timeout: 86401 is out of range" },
+	{ "log: { format = \"xml\"; };\n", "1: log.format: \"xml\" is not one of: kv, json" },
+	{ "log: { facility = \"kern\"; };\n", "1: log.facility: \"kern\" is not one of: mail" },
+	{ "socket_umask = \"9\";\n", "1: socket_umask: \"9\" is not an octal number" },
+	{ "socket_umask = 7;\n", "1: socket_umask: expected a string of octal digits" },
+	{ "socket = \"/tmp/x\";\nuser = ;\n", "2: syntax error" },
+	{ "header: { name = \"X Trace\"; };\n", "1: header.name: \"X Trace\" is not a header field name" },
+	{ "header: { name = \"\"; };\n", "1: header.name: must not be empty" },
+	{ "header: { authserv_id = \"a b\"; };\n", "1: header.authserv_id: must be printable ASCII" },
+	{ "socket = \"tcp:25\";\n", "1: socket: \"tcp:25\" is not unix:/path" },
+};
+
+static void
+test_errors_name_file_and_line(void)
+{
+	for (size_t i = 0; i < sizeof bad_cases / sizeof bad_cases[0]; i++) {
+		struct config cfg;
+		struct config_errors errs = { 0 };
+		char want[512];
+
+		config_defaults(&cfg);
+		const char *p = write_conf(bad_cases[i].text);
+		snprintf(want, sizeof want, "%s:%s", p, bad_cases[i].want);
+		EXPECT_INT(config_load(p, true, &cfg, &errs), -1);
+		EXPECT_INT(errs.count, 1);
+		EXPECT_CONTAINS(errs.msg[0], want);
+		unlink(p);
+	}
+}
+
+static void
+test_every_error_reported(void)
+{
+	struct config cfg;
+	struct config_errors errs = { 0 };
+
+	config_defaults(&cfg);
+	const char *p = write_conf("a = 1;\nb = 2;\nlog: { format = \"x\"; };\n");
+	EXPECT_INT(config_load(p, true, &cfg, &errs), -1);
+	unlink(p);
+	EXPECT_INT(errs.count, 3);
+}
+
+static void
+test_resolve_authserv_id(void)
+{
+	struct config cfg;
+
+	config_defaults(&cfg);
+	config_resolve(&cfg);
+	CU_ASSERT(cfg.header_authserv_id[0] != '\0');
+	snprintf(cfg.header_authserv_id, sizeof cfg.header_authserv_id, "set.example");
+	config_resolve(&cfg);
+	EXPECT_STR(cfg.header_authserv_id, "set.example");
+}
+
+int
+suite_config(void)
+{
+	CU_pSuite s = CU_add_suite("config", NULL, NULL);
+	return s == NULL ||
+	       !CU_add_test(s, "shipped file equals the defaults", test_shipped_file_is_defaults) ||
+	       !CU_add_test(s, "missing file", test_missing_default_file) ||
+	       !CU_add_test(s, "values are read", test_values) ||
+	       !CU_add_test(s, "errors name file and line", test_errors_name_file_and_line) ||
+	       !CU_add_test(s, "every error is reported", test_every_error_reported) ||
+	       !CU_add_test(s, "authserv-id defaults to the host name", test_resolve_authserv_id);
+}

@@ -1,0 +1,217 @@
+/* record.c and render.c: the log line, the JSON line and the header. */
+#include <stdlib.h>
+
+#include "record.h"
+#include "render.h"
+#include "tests.h"
+
+static struct session *
+accepted_session(const char *helo)
+{
+	struct session *s = session_create("5f1c0a9e3b7d2c41", 1000);
+
+	session_connect(s, "[192.0.2.7]", "192.0.2.7", 41234, 1000);
+	session_helo(s, helo, 1012);
+	txn_begin(s, "<a@example.org>", NULL, 1031);
+	txn_rcpt(&s->txn, "<b@example.org>", NULL, NULL, 1045);
+	txn_rcpt(&s->txn, "<blocked@example.org>", "5.7.1",
+		 "Recipient address rejected: Access denied", 1050);
+	txn_set_queue_id(&s->txn, "4Xb2Lq0Zz1");
+	txn_data(&s->txn, 1060);
+	txn_header(&s->txn, "Subject", "test", "X-SMTP-Trace", 3280);
+	txn_eoh(&s->txn, 3280);
+	txn_body(&s->txn, 10244, 3281);
+	txn_mark(&s->txn, PHASE_EOM, 3301);
+	return s;
+}
+
+static void
+test_kv_line(void)
+{
+	struct session *s = accepted_session("client.example");
+	struct record r;
+	char buf[4096];
+	struct sbuf sb;
+
+	record_txn(&r, s, OUTCOME_ACCEPTED, 3301);
+	sbuf_init(&sb, buf, sizeof buf);
+	render_kv(&r, &sb);
+	EXPECT_STR(buf,
+		"4Xb2Lq0Zz1: kind=txn session=5f1c0a9e3b7d2c41 txn=1"
+		" client=unknown[192.0.2.7]:41234 helo=client.example"
+		" from=<a@example.org> rcpt=1 rcpt_rejected=1"
+		" rejects=\"<blocked@example.org> 5.7.1 Recipient address rejected: Access denied\""
+		" outcome=accepted reply=\"250 2.0.0\""
+		" timeline=connect:0,helo:12,mail:31,rcpt:45,data:60,header:2280,eoh:2280,body:2281,eom:2301"
+		" upload_ms=2220 headers=1 header_bytes=15 body_bytes=10244 duration_ms=2270"
+		" explain=\"the client sent the whole message; the MTA most likely queued it"
+		" with 250 (a milter never sees the final reply)\"");
+	session_free(s);
+}
+
+static void
+test_json_line(void)
+{
+	struct session *s = session_create("5f1c0a9e3b7d2c41", 0);
+	struct record r;
+	char buf[4096];
+	struct sbuf sb;
+
+	session_connect(s, "mx.example", "2001:db8::1", 25, 0);
+	session_helo(s, "bad\"helo\n", 5);
+	txn_begin(s, "<>", NULL, 10);
+	txn_rcpt(&s->txn, "<b@c>", NULL, NULL, 11);
+	txn_data(&s->txn, 20);
+	txn_mark(&s->txn, PHASE_CLOSE, 1020);
+	record_txn(&r, s, OUTCOME_ABANDONED_AFTER_354, 1020);
+	sbuf_init(&sb, buf, sizeof buf);
+	render_json(&r, &sb);
+	EXPECT_STR(buf,
+		"{\"queue_id\":null,\"kind\":\"txn\",\"session\":\"5f1c0a9e3b7d2c41\","
+		"\"txn\":1,\"client\":\"mx.example[2001:db8::1]:25\","
+		"\"helo\":\"bad\\\"helo\\n\",\"from\":\"<>\",\"rcpt\":1,"
+		"\"rcpt_rejected\":0,\"outcome\":\"abandoned-after-354\","
+		"\"timeline\":{\"connect\":0,\"helo\":5,\"mail\":10,\"rcpt\":11,"
+		"\"data\":20,\"close\":1020},\"in_data_ms\":1000,\"duration_ms\":1010,"
+		"\"explain\":\"the client got 354, then closed the connection before "
+		"the final dot; the partial message was discarded and no reply was sent\"}");
+	session_free(s);
+}
+
+static void
+test_kv_noqueue_prefix(void)
+{
+	struct session *s = session_create("0000000000000001", 0);
+	struct record r;
+	char buf[1024];
+	struct sbuf sb;
+
+	session_connect(s, "c", "192.0.2.1", 1, 0);
+	txn_begin(s, "<a@b>", NULL, 1);
+	record_txn(&r, s, OUTCOME_ABORTED_BEFORE_DATA, 2);
+	sbuf_init(&sb, buf, sizeof buf);
+	render_kv(&r, &sb);
+	CU_ASSERT(strncmp(buf, "NOQUEUE: kind=txn ", 18) == 0);
+	CU_ASSERT_PTR_NULL(strstr(buf, "reply="));	/* nothing was replied */
+	session_free(s);
+}
+
+/* Each line of a folded header value: returns the longest, counting a tab as 8. */
+static size_t
+longest_line(const char *value, size_t first_col)
+{
+	size_t longest = 0, col = first_col;
+
+	for (const char *p = value;; p++) {
+		if (*p == '\n' || *p == '\0') {
+			if (col > longest)
+				longest = col;
+			if (*p == '\0')
+				return longest;
+			col = 0;
+		} else {
+			col += *p == '\t' ? 8 : 1;
+		}
+	}
+}
+
+static void
+test_header_format(void)
+{
+	struct session *s = accepted_session("client.example");
+	struct record r;
+	char buf[4096];
+	struct sbuf sb;
+
+	record_txn(&r, s, OUTCOME_ACCEPTED, 3301);
+	sbuf_init(&sb, buf, sizeof buf);
+	render_header(&r, "mx.test", strlen("X-SMTP-Trace"), &sb);
+	EXPECT_STR(buf,
+		"mx.test; session=5f1c0a9e3b7d2c41; txn=1; queue_id=4Xb2Lq0Zz1;\n"
+		"\tclient=\"unknown[192.0.2.7]:41234\"; helo=client.example;\n"
+		"\tfrom=\"<a@example.org>\"; rcpt=1; rcpt_rejected=1;\n"
+		"\trejects=\"<blocked@example.org> 5.7.1 Recipient address rejected: Access denied\";\n"
+		"\toutcome=accepted;\n"
+		"\ttimeline=\"connect:0,helo:12,mail:31,rcpt:45,data:60,header:2280,eoh:2280,body:2281,eom:2301\";\n"
+		"\tupload_ms=2220; headers=1; header_bytes=15; body_bytes=10244;\n"
+		"\tduration_ms=2270");
+	session_free(s);
+}
+
+static void
+test_header_hostile_helo(void)
+{
+	char *helo = malloc(10001);
+	struct record r;
+	char buf[4096];
+	struct sbuf sb;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(helo);
+	for (int i = 0; i < 10000; i++)
+		helo[i] = "a\r\nb\x80\"\\;"[i % 8];
+	helo[10000] = '\0';
+	struct session *s = accepted_session(helo);
+	record_txn(&r, s, OUTCOME_ACCEPTED, 3301);
+	sbuf_init(&sb, buf, sizeof buf);
+	render_header(&r, "mx.test", strlen("X-SMTP-Trace"), &sb);
+	CU_ASSERT_FALSE(sb.overflow);
+	CU_ASSERT(longest_line(buf, strlen("X-SMTP-Trace: ")) < 998);
+	for (const char *p = buf; *p; p++) {
+		unsigned char c = (unsigned char)*p;
+		/* only folding may bring a newline, always followed by a tab */
+		if (c == '\n') {
+			CU_ASSERT(p[1] == '\t');
+		} else {
+			CU_ASSERT(c == '\t' || (c >= 0x20 && c < 0x7f));
+		}
+	}
+	EXPECT_CONTAINS(buf, "helo=\"a\\r\\nb\\x80\\\"\\\\;");
+	EXPECT_CONTAINS(buf, "...\"");
+
+	/* and the log line stays one line */
+	char line[16384];
+	sbuf_init(&sb, line, sizeof line);
+	render_kv(&r, &sb);
+	CU_ASSERT_PTR_NULL(strchr(line, '\n'));
+	CU_ASSERT_PTR_NULL(strchr(line, '\r'));
+	CU_ASSERT(strlen(line) < 4096);
+	session_free(s);
+	free(helo);
+}
+
+static void
+test_conn_line(void)
+{
+	struct session *s = session_create("00000000000000ff", 0);
+	struct record r;
+	char buf[1024];
+	struct sbuf sb;
+
+	session_connect(s, "client.example", "192.0.2.1", 5000, 0);
+	session_helo(s, "client.example", 10);
+	session_helo(s, "client.example", 300);
+	session_set_tls(s, "TLSv1.3");
+	session_unknown(s);
+	txn_begin(s, "<a@b>", NULL, 400);
+	txn_end(&s->txn);
+	record_conn(&r, s, 900);
+	sbuf_init(&sb, buf, sizeof buf);
+	render_kv(&r, &sb);
+	EXPECT_STR(buf, "NOQUEUE: kind=conn session=00000000000000ff"
+		   " client=client.example[192.0.2.1]:5000 helo=client.example"
+		   " helo_count=2 tls=TLSv1.3 txns=1 unknown_cmds=1 duration_ms=900");
+	session_free(s);
+}
+
+int
+suite_render(void)
+{
+	CU_pSuite s = CU_add_suite("record and render", NULL, NULL);
+	return s == NULL ||
+	       !CU_add_test(s, "key=value transaction line", test_kv_line) ||
+	       !CU_add_test(s, "JSON transaction line", test_json_line) ||
+	       !CU_add_test(s, "NOQUEUE prefix", test_kv_noqueue_prefix) ||
+	       !CU_add_test(s, "header items and folding", test_header_format) ||
+	       !CU_add_test(s, "header with a 10,000-byte hostile HELO", test_header_hostile_helo) ||
+	       !CU_add_test(s, "connection line", test_conn_line);
+}

@@ -45,7 +45,7 @@ UNIT_BIN   = $(BUILD)/unit-tests
 DEPS_BUILD = gcc make pkg-config libmilter-dev libconfig-dev
 DEPS_TEST  = libcunit1-dev postfix swaks python3 procps
 
-.PHONY: all deps check unit e2e demo run install clean asan help
+.PHONY: all deps check unit e2e demo run install clean asan lint help
 
 all: $(MILTER_BIN)
 
@@ -94,6 +94,10 @@ asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \
 	  LDFLAGS="-fsanitize=address,undefined" unit
 
+lint:
+	cppcheck --enable=warning,performance,portability --std=c11 --quiet \
+	  --error-exitcode=1 --suppress=missingIncludeSystem -D_GNU_SOURCE milter tests/unit
+
 install: $(MILTER_BIN)
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSCONFDIR)/smtptrace \
 	  $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(UNITDIR)
@@ -113,6 +117,8 @@ help:
 	@echo "make check     all tests: unit (CUnit) and end to end on a private Postfix"
 	@echo "make demo      a private loopback Postfix with the milter, a few transactions"
 	@echo "make run       the milter in the foreground on $(BUILD)/milter.sock"
+	@echo "make asan      unit tests under AddressSanitizer and UBSan"
+	@echo "make lint      cppcheck"
 	@echo "make install   install (DESTDIR, PREFIX honoured)"
 
 -include $(MILTER_OBJ:.o=.d) $(UNIT_OBJ:.o=.d)

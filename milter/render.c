@@ -13,12 +13,12 @@
 
 typedef void (*escape_fn)(struct sbuf *, const char *, size_t);
 
-/* "connect:0,helo:12,...": one token with no spaces. */
+/* "connect:0,helo:12,...": one token in a log line; ", " in the header, to fold. */
 static void
-put_timeline(const struct record *r, struct sbuf *sb)
+put_timeline(const struct record *r, struct sbuf *sb, const char *sep)
 {
 	for (size_t i = 0; i < r->ntimeline; i++)
-		sbuf_printf(sb, "%s%s:%" PRId64, i ? "," : "",
+		sbuf_printf(sb, "%s%s:%" PRId64, i ? sep : "",
 			    r->timeline[i].name, r->timeline[i].ms);
 }
 
@@ -38,7 +38,7 @@ put_value(const struct field *f, const struct record *r, struct sbuf *sb,
 		break;
 	case FIELD_TIMELINE:
 		sbuf_init(&tsb, tl, sizeof tl);
-		put_timeline(r, &tsb);
+		put_timeline(r, &tsb, escape == escape_header ? ", " : ",");
 		escape(sb, tl, sizeof tl);
 		break;
 	}
@@ -87,6 +87,30 @@ render_json(const struct record *r, struct sbuf *sb)
 	sbuf_putc(sb, '}');
 }
 
+/*
+ * Write an item that is too long for one line: break it before spaces
+ * (inside a quoted value), so that unfolding (removing the line breaks)
+ * gives back the item exactly.
+ */
+static void
+put_breaking(struct sbuf *sb, size_t *col, const char *item, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		size_t j = i + 1;
+		while (j < len && item[j] != ' ')
+			j++;
+		if (i > 0 && *col + (j - i) > RENDER_HEADER_WIDTH) {
+			sbuf_putc(sb, '\n');
+			*col = 0;
+		}
+		sbuf_putn(sb, item + i, j - i);
+		*col += j - i;
+		i = j;
+	}
+}
+
 /* Append one item, folding before it when it would pass the width. */
 static void
 put_item(struct sbuf *sb, size_t *col, const char *item, size_t len)
@@ -98,8 +122,7 @@ put_item(struct sbuf *sb, size_t *col, const char *item, size_t len)
 		sbuf_puts(sb, "; ");
 		*col += 2;
 	}
-	sbuf_putn(sb, item, len);
-	*col += len;
+	put_breaking(sb, col, item, len);
 }
 
 void

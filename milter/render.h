@@ -9,8 +9,10 @@
  *	The key=value line starts with the queue id (or NOQUEUE) and a colon,
  *	like Postfix's own lines, so both logs grep together. The header is
  *	in RFC 8601 style: the authserv-id, then "key=value" items separated
- *	by "; ", folded with "\n\t" so that lines stay under 78 columns where
- *	a value allows it, never over 998; ASCII only. Every value is escaped
+ *	by "; ", folded with "\n\t" before an item, and inside a long quoted
+ *	value before a space (RFC 5322 folding: unfolding gives the value
+ *	back), so that lines stay within 78 columns where a value has spaces,
+ *	never over 998; ASCII only. Every value is escaped
  *	and capped (RENDER_LOG_VALUE_MAX, RENDER_HEADER_VALUE_MAX input bytes).
  *	Pure: no I/O.
  */

@@ -1,0 +1,237 @@
+#!/usr/bin/env python3
+"""smtptrace demo (`make demo`): a private Postfix on 127.0.0.1 with the milter attached,
+four SMTP transactions, and what smtptrace made of each.
+
+Runs as root (it starts its own Postfix, smtp-sink and build/smtptrace-milter in a temp
+dir, and stops them at the end; nothing else on the machine is touched).
+SMTPTRACE_KEEP=1 keeps the temp dir (milter.log, maillog, delivered messages).
+"""
+
+import os
+import sys
+import textwrap
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from harness.instance import Instance, HarnessError      # noqa: E402
+from harness import smtpclient as sc                      # noqa: E402
+
+HOST = '127.0.0.1'
+WIDTH = 96
+SENDER = 'alice@example.test'
+RCPT = 'bob@example.test'
+BLOCKED = 'blocked@example.test'      # the demo Postfix rejects this one (access map)
+
+
+def say(text='', indent=0):
+    pad = ' ' * indent
+    for line in text.split('\n'):
+        print(pad + line if line else '')
+    sys.stdout.flush()
+
+
+def heading(text):
+    say()
+    say(text)
+    say('-' * len(text))
+
+
+def wrapped(text, indent):
+    """A long log line, broken between its key=value fields, continuation lines indented."""
+    return textwrap.fill(text, width=WIDTH, initial_indent=' ' * indent,
+                         subsequent_indent=' ' * (indent + 4), break_long_words=False,
+                         break_on_hyphens=False)
+
+
+def show_dialogue(client):
+    """The SMTP dialogue, compact: C: for the client, S: for the server (a multi-line
+    reply shows its first line)."""
+    more = 0
+    for direction, line in client.transcript:
+        if direction == '<' and len(line) > 3 and line[3] == '-':
+            if more == 0:
+                say('S: %s' % line.replace('-', ' ', 1), 6)
+            more += 1
+            continue
+        if direction == '<':
+            if more:
+                more = 0        # the last line of a multi-line reply (EHLO's extensions)
+                continue
+            say('S: %s' % line, 6)
+        else:
+            say('C: %s' % line, 6)
+
+
+def message(subject, mid):
+    return sc.build_message([('From', '<%s>' % SENDER), ('To', '<%s>' % RCPT),
+                             ('Subject', subject), ('Message-ID', mid)],
+                            body='Hello Bob,\n\nthis message was sent by the smtptrace demo.\n',
+                            size=2000)
+
+
+# ---- the four transactions -------------------------------------------------------------
+
+def send_normal(inst):
+    c = sc.SMTPClient(HOST, inst.smtp_port)
+    c.ehlo('client.example')
+    c.mail(SENDER)
+    c.rcpt(RCPT)
+    c.data()
+    c.send_body(message('A normal message', '<demo-1@client.example>'))
+    c.end_data()
+    c.quit()
+    return c
+
+
+def send_with_rejected_rcpt(inst):
+    c = sc.SMTPClient(HOST, inst.smtp_port)
+    c.ehlo('client.example')
+    c.mail(SENDER)
+    c.rcpt(RCPT)
+    c.rcpt(BLOCKED, codes=(550, 554))
+    c.data()
+    c.send_body(message('One recipient rejected', '<demo-2@client.example>'))
+    c.end_data()
+    c.quit()
+    return c
+
+
+def send_slow(inst):
+    c = sc.SMTPClient(HOST, inst.smtp_port)
+    c.ehlo('slow.example')
+    c.mail(SENDER)
+    c.rcpt(RCPT)
+    c.data()
+    c.transcript.append(('>', '(waits 3 seconds before sending the message)'))
+    time.sleep(3)
+    c.send_body(message('A slow upload', '<demo-3@slow.example>'))
+    c.end_data()
+    c.quit()
+    return c
+
+
+def send_abandoned(inst):
+    c = sc.SMTPClient(HOST, inst.smtp_port)
+    c.ehlo('flaky.example')
+    c.mail(SENDER)
+    c.rcpt(RCPT)
+    c.data()
+    body = message('Never finished', '<demo-4@flaky.example>')
+    c.send_body(body[:len(body) // 2])
+    time.sleep(0.5)
+    c.transcript.append(('>', '(closes the connection: no final ".")'))
+    c.close()
+    return c
+
+
+DEMOS = [
+    ('1. A normal message',
+     'One sender, one recipient, the message sent at once.', send_normal),
+    ('2. One recipient rejected by Postfix',
+     'Postfix refuses %s (an access map); the message goes to %s only.' % (BLOCKED, RCPT),
+     send_with_rejected_rcpt),
+    ('3. A slow upload',
+     'After "354" the client waits 3 seconds before it sends the message.', send_slow),
+    ('4. An upload abandoned after 354',
+     'The client sends half of the message and hangs up.', send_abandoned),
+]
+
+
+def report(inst, title, what, client):
+    port = client.local_port
+    heading(title)
+    say(what, 2)
+    say()
+    say('What was sent:', 2)
+    show_dialogue(client)
+
+    suffix = ':%d' % port
+    try:
+        txn = inst.wait_milter_line(
+            lambda l: l.kind == 'txn' and l.get('client', '').endswith(suffix), timeout=10)
+    except HarnessError:
+        txn = None
+    try:
+        conn = inst.wait_milter_line(
+            lambda l: l.kind == 'conn' and l.get('client', '').endswith(suffix), timeout=5)
+    except HarnessError:
+        conn = None
+
+    say()
+    say('The X-SMTP-Trace header the delivered message got:', 2)
+    qid = txn.qid if txn is not None and txn.qid != 'NOQUEUE' else None
+    msg = None
+    if qid and txn.get('outcome') == 'accepted':
+        try:
+            msg = inst.wait_delivered(queue_id=qid, timeout=10)
+        except HarnessError:
+            msg = None
+    if msg is None:
+        say('(none: the message was not delivered)', 6)
+    else:
+        fields = msg.get_all('X-SMTP-Trace')
+        if not fields:
+            say('(the delivered message has no X-SMTP-Trace header)', 6)
+        for f in fields:
+            for line in f.lines:
+                # a folded line starts with a tab (between items) or a space
+                # (inside a long value): show both at one indent
+                if line[:1] in (' ', '\t'):
+                    line = '    ' + line[1:]
+                say(line, 6)
+
+    say()
+    say("The milter's log lines:", 2)
+    if txn is None and conn is None:
+        say('(none found for this connection)', 6)
+    for line in (txn, conn):
+        if line is not None:
+            say(wrapped(line.text, 6))
+            say()
+
+
+def main():
+    if os.geteuid() != 0:
+        sys.stderr.write('demo: run as root (it starts a private Postfix on 127.0.0.1)\n')
+        return 1
+    say('smtptrace demo')
+    say('==============')
+    say('A private Postfix on 127.0.0.1 passes each SMTP session to smtptrace-milter, then')
+    say('relays the mail to smtp-sink, which keeps every delivered message in a file.')
+    inst = Instance(milter=True, smtpd_timeout=30, timeout_tolerance=2)
+    try:
+        try:
+            inst.start()
+        except HarnessError as e:
+            sys.stderr.write('demo: could not start the test mail system:\n  %s\n'
+                             % str(e).replace('\n', '\n  '))
+            return 1
+        say()
+        say('Postfix listens on 127.0.0.1:%d; the milter on %s.' % (inst.smtp_port, inst.milter_socket))
+        say('Sending four transactions (this takes about 5 seconds) ...')
+        clients = []
+        for title, what, send in DEMOS:
+            try:
+                clients.append((title, what, send(inst)))
+            except (OSError, sc.SMTPError) as e:
+                sys.stderr.write('demo: %s failed: %s\n' % (title, e))
+                return 1
+        for title, what, client in clients:
+            report(inst, title, what, client)
+        heading('Where to look')
+        say('Each transaction is one "kind=txn" line (outcome, timeline in ms since connect,', 2)
+        say('upload_ms = first content event - DATA); each connection one "kind=conn" line.', 2)
+        say('The same facts travel with the message in its X-SMTP-Trace header.', 2)
+        if inst.keep:
+            say('Files kept in %s (milter.log, maillog, sink/).' % inst.dir, 2)
+        return 0
+    finally:
+        inst.stop()
+
+
+if __name__ == '__main__':
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit(130)

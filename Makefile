@@ -75,8 +75,10 @@ deps:
 unit: $(UNIT_BIN)
 	$(UNIT_BIN)
 
+# Twice: a unix socket with key=value lines, then TCP with JSON lines.
 e2e: $(MILTER_BIN)
 	python3 tests/e2e/test_e2e.py
+	python3 tests/e2e/test_e2e.py --milter-transport inet --log-format json
 
 check: deps
 	$(MAKE) all $(UNIT_BIN)

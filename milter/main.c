@@ -209,8 +209,10 @@ open_socket(const struct config *cfg, bool have_user, uid_t uid, gid_t gid)
 		fprintf(stderr, "smtptrace-milter: bad socket: %s\n", cfg->socket);
 		return -1;
 	}
-	umask((mode_t)cfg->socket_umask);
-	if (smfi_opensocket(true) != MI_SUCCESS) {
+	mode_t old = umask((mode_t)cfg->socket_umask);
+	int rc = smfi_opensocket(true);
+	umask(old);
+	if (rc != MI_SUCCESS) {
 		fprintf(stderr, "smtptrace-milter: cannot open socket %s\n", cfg->socket);
 		return -1;
 	}

@@ -18,6 +18,7 @@ in the milter's client= field, always with a bounded poll.
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -460,6 +461,22 @@ def case_log_lines_well_formed(inst):
               'well-formed lines')
 
 
+def case_sigterm_stops_cleanly(inst):
+    """Last: SIGTERM stops the milter (libmilter's signal thread), exit 0, socket removed."""
+    proc = inst.milter_proc
+    check(proc is not None and proc.poll() is None, 'milter not running', 'a running milter')
+    sock = inst.milter_socket if inst.milter_transport == 'unix' else None
+    proc.send_signal(signal.SIGTERM)
+    try:
+        rc = proc.wait(15)
+    except subprocess.TimeoutExpired:
+        raise Fail('still running 15 s after SIGTERM, want it stopped') from None
+    eq(rc, 0, 'exit status after SIGTERM')
+    if sock is not None:
+        check(not os.path.exists(sock), 'socket %s still there' % sock, 'the socket removed')
+    check(any('stopped' in l.raw for l in inst.milter_lines()), 'no "stopped" line', 'a "stopped" log line')
+
+
 CASES = [
     case_normal_transaction,
     case_rejected_recipient,
@@ -473,6 +490,7 @@ CASES = [
     case_rset_then_second_transaction,
     case_hostile_helo,
     case_log_lines_well_formed,
+    case_sigterm_stops_cleanly,    # must stay last
 ]
 
 

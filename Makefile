@@ -3,6 +3,7 @@
 PREFIX  ?= /usr/local
 DESTDIR ?=
 SBINDIR ?= $(PREFIX)/sbin
+BINDIR  ?= $(PREFIX)/bin
 MANDIR  ?= $(PREFIX)/share/man
 SYSCONFDIR ?= /etc
 UNITDIR ?= /lib/systemd/system
@@ -30,30 +31,38 @@ ALL_CFLAGS = -std=c11 $(OPT) $(WARN) $(HARDEN) $(LIBCONFIG_CFLAGS) $(CFLAGS) -MM
 # Everything but main.c and mta.c (the libmilter seam) is shared with the tests.
 CORE_SRC = milter/sbuf.c milter/escape.c milter/session.c milter/outcome.c \
 	   milter/record.c milter/render.c milter/config.c milter/log.c \
-	   milter/callbacks.c
+	   milter/callbacks.c milter/codes.c milter/reply.c
 MILTER_SRC = $(CORE_SRC) milter/mta.c milter/main.c
+EXPLAIN_SRC = milter/sbuf.c milter/escape.c milter/codes.c milter/reply.c milter/explain.c
 UNIT_SRC = $(wildcard tests/unit/*.c)
 
 CORE_OBJ   = $(CORE_SRC:%.c=$(BUILD)/%.o)
 MILTER_OBJ = $(MILTER_SRC:%.c=$(BUILD)/%.o)
 UNIT_OBJ   = $(UNIT_SRC:%.c=$(BUILD)/%.o)
+EXPLAIN_OBJ = $(EXPLAIN_SRC:%.c=$(BUILD)/%.o)
 
 MILTER_BIN = $(BUILD)/smtptrace-milter
 UNIT_BIN   = $(BUILD)/unit-tests
+EXPLAIN_BIN = $(BUILD)/smtptrace-explain
 
 # Debian packages: to build, to run the tests and the demo.
 DEPS_BUILD = gcc make pkg-config libmilter-dev libconfig-dev
 DEPS_TEST  = libcunit1-dev postfix swaks python3 procps
+DEPS_BENCH = pflogsumm time
 
-.PHONY: all deps check unit e2e demo run install clean asan lint help
+.PHONY: all deps deps-bench check unit cli e2e demo run install clean asan lint help \
+	bench bench-explain install-packages
 
-all: $(MILTER_BIN)
+all: $(MILTER_BIN) $(EXPLAIN_BIN)
 
 $(MILTER_BIN): $(MILTER_OBJ)
 	$(CC) $(ALL_CFLAGS) $(LDHARDEN) -o $@ $^ $(LIBCONFIG_LIBS) $(MILTER_LIBS) $(LDFLAGS)
 
+$(EXPLAIN_BIN): $(EXPLAIN_OBJ)
+	$(CC) $(ALL_CFLAGS) $(LDHARDEN) -o $@ $^ -lpthread $(LDFLAGS)
+
 $(UNIT_BIN): $(CORE_OBJ) $(UNIT_OBJ)
-	$(CC) $(ALL_CFLAGS) $(LDHARDEN) -o $@ $^ $(LIBCONFIG_LIBS) $(CUNIT_LIBS) $(LDFLAGS)
+	$(CC) $(ALL_CFLAGS) $(LDHARDEN) -o $@ $^ $(LIBCONFIG_LIBS) $(CUNIT_LIBS) -lpthread $(LDFLAGS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -61,7 +70,13 @@ $(BUILD)/%.o: %.c
 
 # Installs what is missing, as root, without starting any system MTA.
 deps:
-	@missing=""; for p in $(DEPS_BUILD) $(DEPS_TEST); do \
+	@$(MAKE) -s install-packages PACKAGES="$(DEPS_BUILD) $(DEPS_TEST)"
+
+deps-bench: deps
+	@$(MAKE) -s install-packages PACKAGES="$(DEPS_BENCH)"
+
+install-packages:
+	@missing=""; for p in $(PACKAGES); do \
 	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' \
 	    || missing="$$missing $$p"; done; \
 	if [ -z "$$missing" ]; then echo "deps: all packages present"; exit 0; fi; \
@@ -75,6 +90,9 @@ deps:
 unit: $(UNIT_BIN)
 	$(UNIT_BIN)
 
+cli: $(EXPLAIN_BIN)
+	python3 tests/cli/test_explain.py
+
 # Twice: a unix socket with key=value lines, then TCP with JSON lines.
 e2e: $(MILTER_BIN)
 	python3 tests/e2e/test_e2e.py
@@ -83,7 +101,15 @@ e2e: $(MILTER_BIN)
 check: deps
 	$(MAKE) all $(UNIT_BIN)
 	$(MAKE) unit
+	$(MAKE) cli
 	$(MAKE) e2e
+
+# Figures, not pass/fail tests: run on a quiet machine.
+bench: bench-explain
+
+bench-explain: deps-bench
+	$(MAKE) $(EXPLAIN_BIN)
+	python3 tests/bench/bench_explain.py
 
 demo: deps
 	$(MAKE) all
@@ -100,10 +126,13 @@ lint:
 	cppcheck --enable=warning,performance,portability --std=c11 --quiet \
 	  --error-exitcode=1 --suppress=missingIncludeSystem -D_GNU_SOURCE milter tests/unit
 
-install: $(MILTER_BIN)
+install: $(MILTER_BIN) $(EXPLAIN_BIN)
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSCONFDIR)/smtptrace \
 	  $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(UNITDIR)
 	install -m 0755 $(MILTER_BIN) $(DESTDIR)$(SBINDIR)/smtptrace-milter
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
+	install -m 0755 $(EXPLAIN_BIN) $(DESTDIR)$(BINDIR)/smtptrace-explain
+	install -m 0644 milter/smtptrace-explain.1 $(DESTDIR)$(MANDIR)/man1/
 	[ -e $(DESTDIR)$(SYSCONFDIR)/smtptrace/smtptrace.conf ] || \
 	  install -m 0644 conf/smtptrace.conf $(DESTDIR)$(SYSCONFDIR)/smtptrace/smtptrace.conf
 	install -m 0644 milter/smtptrace-milter.8 $(DESTDIR)$(MANDIR)/man8/
@@ -118,9 +147,10 @@ help:
 	@echo "make deps      install the Debian packages needed (as root)"
 	@echo "make check     all tests: unit (CUnit) and end to end on a private Postfix"
 	@echo "make demo      a private loopback Postfix with the milter, a few transactions"
+	@echo "make bench     benchmarks that print figures (smtptrace-explain vs pflogsumm)"
 	@echo "make run       the milter in the foreground on $(BUILD)/milter.sock"
 	@echo "make asan      unit tests under AddressSanitizer and UBSan"
 	@echo "make lint      cppcheck"
 	@echo "make install   install (DESTDIR, PREFIX honoured)"
 
--include $(MILTER_OBJ:.o=.d) $(UNIT_OBJ:.o=.d)
+-include $(MILTER_OBJ:.o=.d) $(UNIT_OBJ:.o=.d) $(EXPLAIN_OBJ:.o=.d)

@@ -9,7 +9,8 @@ main(void)
 	if (CU_initialize_registry() != CUE_SUCCESS)
 		return 2;
 	if (suite_escape() || suite_outcome() || suite_render() ||
-	    suite_config() || suite_callbacks()) {
+	    suite_config() || suite_callbacks() || suite_codes() ||
+	    suite_reply()) {
 		fprintf(stderr, "cannot register the suites: %s\n", CU_get_error_msg());
 		CU_cleanup_registry();
 		return 2;

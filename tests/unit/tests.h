@@ -39,5 +39,7 @@ int suite_outcome(void);
 int suite_render(void);
 int suite_config(void);
 int suite_callbacks(void);
+int suite_codes(void);
+int suite_reply(void);
 
 #endif

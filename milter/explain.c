@@ -1,0 +1,376 @@
+/*
+ * NAME
+ *	smtptrace-explain - explain SMTP reply codes in plain words
+ * SYNOPSIS
+ *	smtptrace-explain [--json] CODE-OR-REPLY ...
+ *	smtptrace-explain [--json] [-]            reply or log lines on stdin
+ *	smtptrace-explain --log [--all] [--json]  annotate a mail log (a filter)
+ * DESCRIPTION
+ *	Arguments or stdin lines are replies ("550 5.1.1 <a@b>: User
+ *	unknown"), bare codes ("354", "5.7.1"), or whole log lines; each gets
+ *	one explanation. Continuation lines ("550-...") on stdin are joined
+ *	with the line that ends the reply. --log copies a mail log through and
+ *	adds, after each line carrying a 4xx/5xx code (any code with --all) or
+ *	a "timeout/lost connection after STAGE", one explanation line; it
+ *	streams in constant memory. Exit: 0 explained, 1 some code unknown or
+ *	none found (still explained by class), 2 usage.
+ */
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "codes.h"
+#include "escape.h"
+#include "reply.h"
+#include "sbuf.h"
+#include "version.h"
+
+#define OUT_MAX 16384
+
+struct opts {
+	bool json;
+	bool log;
+	bool all;
+	bool flush;		/* input is a pipe or terminal: flush every line */
+};
+
+struct event_text {
+	enum reply_event event;
+	const char *stage;	/* NULL: any stage */
+	const char *text;
+	int code;		/* the reply the client got; -1 none */
+	const char *enhanced;
+};
+
+static const struct event_text events[] = {
+	{ REPLY_EVENT_TIMEOUT, "DATA",
+	  "the client got 354, then sent nothing for the server's timeout (Postfix smtpd_timeout, 300 s by default); the server replied 421 4.4.2 and dropped the partial message. The client or the network path (a firewall, an MTU problem, a slow link) is at fault, not the server.",
+	  421, "4.4.2" },
+	{ REPLY_EVENT_TIMEOUT, "END-OF-MESSAGE",
+	  "the whole message was received but the client left before the server's reply came; usually a slow content filter or milter made the client give up. The client will send the message again.",
+	  -1, NULL },
+	{ REPLY_EVENT_TIMEOUT, NULL,
+	  "the client went silent in the middle of the SMTP dialogue for longer than the server's timeout; the server closed the session with 421 4.4.2.",
+	  421, "4.4.2" },
+	{ REPLY_EVENT_LOST, "DATA",
+	  "the client got 354 and disconnected before the final dot; the partial message was discarded and nothing was delivered. A client crash, a network drop or a client-side timeout.",
+	  -1, NULL },
+	{ REPLY_EVENT_LOST, "END-OF-MESSAGE",
+	  "the client sent the whole message, then disconnected before the server's reply; it may send the message again, and a duplicate may be delivered.",
+	  -1, NULL },
+	{ REPLY_EVENT_LOST, "CONNECT",
+	  "the client connected and left without a word: often a port scanner, a load balancer's health check, or a client that gave up on a slow greeting.",
+	  -1, NULL },
+	{ REPLY_EVENT_LOST, NULL,
+	  "the client disconnected in the middle of the SMTP dialogue without QUIT; nothing was delivered in that transaction.",
+	  -1, NULL },
+};
+
+static const struct event_text *
+event_text(const struct reply *r)
+{
+	for (size_t i = 0; i < sizeof events / sizeof events[0]; i++)
+		if (events[i].event == r->event &&
+		    (events[i].stage == NULL || strcmp(events[i].stage, r->stage) == 0))
+			return &events[i];
+	return NULL;
+}
+
+static const char *
+event_name(enum reply_event e)
+{
+	return e == REPLY_EVENT_TIMEOUT ? "timeout after" :
+	       e == REPLY_EVENT_LOST ? "lost connection after" : "";
+}
+
+/* The codes to explain: the line's own, or those the event implies. */
+static bool
+explain_codes(const struct reply *r, struct explanation *ex, bool *have)
+{
+	const struct event_text *et = event_text(r);
+	int code = r->code;
+	const char *enh = r->enhanced;
+
+	if (code < 0 && enh[0] == '\0' && et != NULL && et->code > 0) {
+		code = et->code;
+		enh = et->enhanced;
+	}
+	*have = code > 0 || enh[0] != '\0';
+	return *have && codes_explain(code, enh, ex);
+}
+
+static void
+put_json_entry(struct sbuf *sb, const char *key, const struct code_entry *e)
+{
+	sbuf_printf(sb, ",\"%s\":", key);
+	if (e == NULL) {
+		sbuf_puts(sb, "null");
+		return;
+	}
+	sbuf_puts(sb, "{\"meaning\":");
+	escape_json(sb, e->meaning, 1024);
+	sbuf_puts(sb, ",\"who_acts\":");
+	escape_json(sb, codes_actor_text(e->actor), 256);
+	sbuf_puts(sb, ",\"advice\":");
+	escape_json(sb, e->advice, 2048);
+	sbuf_puts(sb, ",\"reference\":");
+	escape_json(sb, e->reference, 256);
+	sbuf_putc(sb, '}');
+}
+
+/* One explanation: for a person, or one JSON object. Returns known. */
+static bool
+explain(const char *input, const struct reply *r, const struct opts *o,
+	struct sbuf *sb)
+{
+	struct explanation ex;
+	const struct event_text *et = event_text(r);
+	bool have, known = explain_codes(r, &ex, &have);
+
+	if (o->json) {
+		sbuf_puts(sb, "{\"input\":");
+		escape_json(sb, input, 4096);
+		sbuf_puts(sb, r->code > 0 ? ",\"code\":" : ",\"code\":null");
+		if (r->code > 0)
+			sbuf_printf(sb, "%d", r->code);
+		sbuf_puts(sb, ",\"enhanced\":");
+		if (r->enhanced[0])
+			escape_json(sb, r->enhanced, 16);
+		else
+			sbuf_puts(sb, "null");
+		sbuf_puts(sb, ",\"event\":");
+		if (et != NULL) {
+			char ev[64];
+			snprintf(ev, sizeof ev, "%s %s", event_name(r->event), r->stage);
+			escape_json(sb, ev, sizeof ev);
+		} else {
+			sbuf_puts(sb, "null");
+		}
+		sbuf_puts(sb, ",\"class\":");
+		if (have)
+			escape_json(sb, codes_class_name(ex.class_digit), 64);
+		else
+			sbuf_puts(sb, "null");
+		sbuf_puts(sb, ",\"meaning\":");
+		char summary[1024];
+		struct sbuf ssb;
+		sbuf_init(&ssb, summary, sizeof summary);
+		if (et != NULL)
+			sbuf_puts(&ssb, et->text);
+		else if (have)
+			codes_summary(&ex, &ssb);
+		if (summary[0])
+			escape_json(sb, summary, sizeof summary);
+		else
+			sbuf_puts(sb, "null");
+		sbuf_printf(sb, ",\"known\":%s,\"classes_conflict\":%s",
+			    known ? "true" : "false",
+			    have && ex.conflict ? "true" : "false");
+		if (have) {
+			put_json_entry(sb, "basic", ex.basic_entry);
+			put_json_entry(sb, "enhanced_detail", ex.detail_entry);
+		}
+		sbuf_puts(sb, "}\n");
+		return known;
+	}
+	if (et != NULL) {
+		sbuf_printf(sb, "%s %s: ", event_name(r->event), r->stage);
+		sbuf_puts(sb, et->text);
+		sbuf_putc(sb, '\n');
+	}
+	if (have)
+		codes_describe(&ex, sb, 80);
+	else if (et == NULL)
+		sbuf_puts(sb, "no SMTP reply code found\n");
+	return known || (et != NULL && !have);
+}
+
+static void
+emit(struct sbuf *sb, const struct opts *o)
+{
+	if (sb->len > 0)
+		fwrite_unlocked(sb->buf, 1, sb->len, stdout);
+	if (o->flush)
+		fflush(stdout);
+	sb->len = 0;
+	sb->buf[0] = '\0';
+}
+
+/* --log: copy each line, add one explanation line where it says something. */
+static int
+annotate_log(const struct opts *o)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	static char out[OUT_MAX];
+	struct sbuf sb;
+	struct reply r;
+
+	sbuf_init(&sb, out, sizeof out);
+	while ((n = getline(&line, &cap, stdin)) > 0) {
+		if (line[n - 1] == '\n')
+			line[--n] = '\0';
+		bool found = reply_parse(line, &r);
+		bool worth = found && (r.event != REPLY_EVENT_NONE || o->all ||
+				       (r.code >= 400) ||
+				       (r.code < 0 && (r.enhanced[0] == '4' || r.enhanced[0] == '5')));
+		if (o->json) {
+			if (worth) {
+				explain(line, &r, o, &sb);
+				emit(&sb, o);
+			}
+			continue;
+		}
+		line[n] = '\n';
+		fwrite_unlocked(line, 1, (size_t)n + 1, stdout);
+		line[n] = '\0';
+		if (worth) {
+			struct explanation ex;
+			bool have;
+			const struct event_text *et = event_text(&r);
+			explain_codes(&r, &ex, &have);
+			sbuf_puts(&sb, "    smtptrace: ");
+			if (et != NULL)
+				sbuf_printf(&sb, "%s %s: %s", event_name(r.event), r.stage, et->text);
+			else if (have)
+				codes_summary(&ex, &sb);
+			sbuf_putc(&sb, '\n');
+		}
+		emit(&sb, o);
+	}
+	free(line);
+	return ferror(stdin) ? 2 : 0;
+}
+
+/* stdin: one explanation per reply; "550-" lines wait for the last one. */
+static int
+explain_stdin(const struct opts *o)
+{
+	static char pending[65536], out[OUT_MAX];
+	struct sbuf psb, sb;
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	int status = 0;
+	struct reply r;
+
+	sbuf_init(&psb, pending, sizeof pending);
+	sbuf_init(&sb, out, sizeof out);
+	while ((n = getline(&line, &cap, stdin)) > 0) {
+		if (line[n - 1] == '\n')
+			line[--n] = '\0';
+		if (n == 0)
+			continue;
+		reply_parse(line, &r);
+		if (psb.len > 0)
+			sbuf_putc(&psb, '\n');
+		sbuf_puts(&psb, line);
+		if (r.continued && !psb.overflow)
+			continue;
+		char text[4096];
+		struct sbuf tsb;
+		sbuf_init(&tsb, text, sizeof text);
+		reply_join(pending, &r, &tsb);
+		if (!o->json)
+			sbuf_printf(&sb, "%s\n", psb.len > 200 ? text : pending);
+		if (!explain(pending, &r, o, &sb))
+			status = 1;
+		if (!o->json)
+			sbuf_putc(&sb, '\n');
+		emit(&sb, o);
+		sbuf_init(&psb, pending, sizeof pending);
+	}
+	free(line);
+	return status;
+}
+
+static void
+usage(FILE *f)
+{
+	fputs("usage: smtptrace-explain [--json] CODE-OR-REPLY ...\n"
+	      "       smtptrace-explain [--json] [-]            (replies or log lines on stdin)\n"
+	      "       smtptrace-explain --log [--all] [--json]  (annotate a mail log)\n"
+	      "\n"
+	      "Explains SMTP reply codes (RFC 5321) and enhanced status codes (RFC 3463)\n"
+	      "in plain words: what the code means, what happens to the mail, who has to\n"
+	      "act and what to do.\n"
+	      "\n"
+	      "examples:\n"
+	      "  smtptrace-explain 354\n"
+	      "  smtptrace-explain 5.7.1\n"
+	      "  smtptrace-explain '550 5.1.1 <a@example.org>: Recipient address rejected: User unknown'\n"
+	      "  smtptrace-explain '550 4.4.7'          (the classes conflict)\n"
+	      "  grep 'reject:' /var/log/mail.log | smtptrace-explain\n"
+	      "  tail -f /var/log/mail.log | smtptrace-explain --log\n"
+	      "\n"
+	      "  --log    copy a mail log through, adding an explanation line after each\n"
+	      "           line with a 4xx/5xx code or a 'timeout/lost connection after'\n"
+	      "  --all    with --log: explain 2xx and 3xx codes too\n"
+	      "  --json   one JSON object per reply: input, code, enhanced, event, class,\n"
+	      "           meaning, known, classes_conflict, basic, enhanced_detail\n"
+	      "\n"
+	      "exit status: 0 explained, 1 a code is not registered or none was found\n"
+	      "(still explained by its class), 2 usage error.\n", f);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "log", no_argument, NULL, 'l' },
+		{ "all", no_argument, NULL, 'a' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct opts o = { 0 };
+	int c;
+
+	while ((c = getopt_long(argc, argv, "jlahV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'j': o.json = true; break;
+		case 'l': o.log = true; break;
+		case 'a': o.all = true; break;
+		case 'h': usage(stdout); return 0;
+		case 'V': printf("smtptrace-explain %s\n", SMTPTRACE_VERSION); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	struct stat st;
+	o.flush = fstat(0, &st) == 0 && !S_ISREG(st.st_mode);
+	static char outbuf[1 << 16];
+	if (!o.flush)
+		setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
+	if (o.log) {
+		if (optind < argc) {
+			fputs("smtptrace-explain: --log reads standard input only\n", stderr);
+			return 2;
+		}
+		return annotate_log(&o);
+	}
+	if (optind == argc || (optind == argc - 1 && strcmp(argv[optind], "-") == 0))
+		return explain_stdin(&o);
+
+	static char out[OUT_MAX];
+	struct sbuf sb;
+	int status = 0;
+	sbuf_init(&sb, out, sizeof out);
+	for (int i = optind; i < argc; i++) {
+		struct reply r;
+		char text[4096];
+		struct sbuf tsb;
+		sbuf_init(&tsb, text, sizeof text);
+		reply_join(argv[i], &r, &tsb);
+		if (!explain(argv[i], &r, &o, &sb))
+			status = 1;
+		if (!o.json && i + 1 < argc)
+			sbuf_putc(&sb, '\n');
+		emit(&sb, &o);
+	}
+	return status;
+}

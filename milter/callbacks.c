@@ -308,7 +308,8 @@ write_header(SMFICTX *ctx, struct session *s, int64_t now)
 		return;
 	record_txn(&rec, s, OUTCOME_ACCEPTED, now);
 	sbuf_init(&sb, value, sizeof value);
-	render_header(&rec, cfg->header_authserv_id, strlen(cfg->header_name), &sb);
+	render_header(&rec, cfg->header_authserv_id, strlen(cfg->header_name),
+		      cfg->header_explain, &sb);
 	if (mta_insheader(ctx, 0, cfg->header_name, value) != 0)
 		log_degraded(DEGRADED_HEADER_EDIT, "insert");
 }

@@ -71,6 +71,7 @@ static const struct key_spec keys[] = {
 	{ STR("header.name", header_name) },
 	{ STR("header.authserv_id", header_authserv_id) },
 	{ BOOL("header.skip_authenticated", header_skip_authenticated) },
+	{ BOOL("header.explain", header_explain) },
 	{ INT("mta.data_timeout", mta_data_timeout, 1, 86400) },
 	{ INT("mta.timeout_tolerance", mta_timeout_tolerance, 0, 3600) },
 };

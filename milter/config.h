@@ -38,6 +38,7 @@ struct config {
 	char header_name[64];
 	char header_authserv_id[CONFIG_STR_MAX];	/* "" until resolved */
 	bool header_skip_authenticated;
+	bool header_explain;		/* plain-words fields in the header too */
 
 	int  mta_data_timeout;		/* seconds */
 	int  mta_timeout_tolerance;	/* seconds */

@@ -7,8 +7,10 @@
  */
 #include "record.h"
 
+#include <stdio.h>
 #include <string.h>
 
+#include "codes.h"
 #include "sbuf.h"
 
 static void
@@ -72,6 +74,46 @@ format_rejects(struct record *r, const struct txn *t)
 		sbuf_printf(&sb, "; +%u more", t->rcpt_rejected - t->rejects_kept);
 }
 
+/* The knowledge base's words for each distinct enhanced code of the rejects. */
+static void
+explain_rejects(struct record *r, const struct txn *t)
+{
+	struct sbuf sb;
+
+	sbuf_init(&sb, r->rejects_explain, sizeof r->rejects_explain);
+	for (unsigned i = 0; i < t->rejects_kept; i++) {
+		const char *status = t->rejects[i].status;
+		struct explanation ex;
+		bool seen = false;
+
+		for (unsigned j = 0; j < i && !seen; j++)
+			seen = strcmp(t->rejects[j].status, status) == 0;
+		if (seen || (!codes_explain(-1, status, &ex) && ex.enhanced[0] == '\0'))
+			continue;
+		if (sb.len > 0)
+			sbuf_puts(&sb, " | ");
+		codes_summary(&ex, &sb);
+	}
+}
+
+/* "421 4.4.2" or "5xx 5.7.1" explained; nothing for an empty reply. */
+static void
+explain_reply(struct record *r)
+{
+	struct explanation ex;
+	struct sbuf sb;
+	int basic = -1;
+	char enh[16] = "";
+
+	sbuf_init(&sb, r->reply_explain, sizeof r->reply_explain);
+	if (sscanf(r->reply, "%d %15s", &basic, enh) < 1)
+		sscanf(r->reply, "%*cxx %15s", enh);
+	if (basic < 0 && enh[0] == '\0')
+		return;
+	codes_explain(basic, enh, &ex);
+	codes_summary(&ex, &sb);
+}
+
 static void
 build_timeline(struct record *r, const struct txn *t, int64_t connect_at)
 {
@@ -93,6 +135,7 @@ record_reset(struct record *r)
 	r->nfields = 0;
 	r->ntimeline = 0;
 	r->client[0] = r->reply[0] = r->rejects[0] = '\0';
+	r->reply_explain[0] = r->rejects_explain[0] = '\0';
 }
 
 void
@@ -126,12 +169,19 @@ record_txn(struct record *r, const struct session *s, enum outcome o,
 	if (t->rcpt_rejected > 0) {
 		format_rejects(r, t);
 		add_text(r, "rejects", r->rejects, 0);
+		explain_rejects(r, t);
+		if (r->rejects_explain[0] != '\0')
+			add_text(r, "rejects_explain", r->rejects_explain, FIELD_EXPLAIN);
 	}
 	add_text(r, "outcome", outcome_name(o), 0);
 	sbuf_init(&sb, r->reply, sizeof r->reply);
 	outcome_reply(o, t, &sb);
 	if (r->reply[0] != '\0')
 		add_text(r, "reply", r->reply, FIELD_LOG_ONLY);
+	if (o != OUTCOME_ACCEPTED && r->reply[0] != '\0') {
+		explain_reply(r);
+		add_text(r, "reply_explain", r->reply_explain, FIELD_EXPLAIN);
+	}
 	add_timeline(r);
 	int64_t upload = txn_upload_ms(t);
 	if (upload >= 0)
@@ -145,7 +195,7 @@ record_txn(struct record *r, const struct session *s, enum outcome o,
 	}
 	if (t->at[PHASE_MAIL] >= 0)
 		add_num(r, "duration_ms", end_ms - t->at[PHASE_MAIL], 0);
-	add_text(r, "explain", outcome_explain(o), FIELD_LOG_ONLY);
+	add_text(r, "explain", outcome_explain(o), FIELD_EXPLAIN);
 }
 
 void

@@ -31,6 +31,7 @@ enum field_kind {
 
 #define FIELD_LOG_ONLY	0x1	/* not in the header */
 #define FIELD_HEADER_ONLY 0x2	/* in the header; a log line has it as its prefix */
+#define FIELD_EXPLAIN	0x4	/* in the header only with header.explain */
 
 struct field {
 	const char     *key;
@@ -54,6 +55,8 @@ struct record {
 	/* storage for values composed here */
 	char client[SESSION_NAME_MAX + 80];
 	char reply[64];
+	char reply_explain[512];
+	char rejects_explain[SESSION_REJECTS_KEPT * 200];
 	char rejects[SESSION_REJECTS_KEPT * (SESSION_ADDR_MAX + SESSION_TEXT_MAX + 40)];
 };
 

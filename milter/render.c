@@ -127,7 +127,7 @@ put_item(struct sbuf *sb, size_t *col, const char *item, size_t len)
 
 void
 render_header(const struct record *r, const char *authserv_id,
-	      size_t name_len, struct sbuf *sb)
+	      size_t name_len, bool with_explain, struct sbuf *sb)
 {
 	/* 4 bytes of output per input byte at worst, plus the key */
 	char item[RENDER_HEADER_VALUE_MAX * 4 + 64];
@@ -140,7 +140,8 @@ render_header(const struct record *r, const char *authserv_id,
 	col += isb.len;
 	for (size_t i = 0; i < r->nfields; i++) {
 		const struct field *f = &r->fields[i];
-		if (f->flags & FIELD_LOG_ONLY)
+		if ((f->flags & FIELD_LOG_ONLY) ||
+		    ((f->flags & FIELD_EXPLAIN) && !with_explain))
 			continue;
 		sbuf_init(&isb, item, sizeof item);
 		sbuf_printf(&isb, "%s=", f->key);

@@ -19,6 +19,7 @@
 #ifndef SMTPTRACE_RENDER_H
 #define SMTPTRACE_RENDER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "record.h"
@@ -30,8 +31,11 @@
 
 void render_kv(const struct record *r, struct sbuf *sb);
 void render_json(const struct record *r, struct sbuf *sb);
-/* name_len: length of the header name, for the first line's width. */
+/*
+ * name_len: length of the header name, for the first line's width;
+ * with_explain: include the plain-words fields (header.explain).
+ */
 void render_header(const struct record *r, const char *authserv_id,
-		   size_t name_len, struct sbuf *sb);
+		   size_t name_len, bool with_explain, struct sbuf *sb);
 
 #endif

@@ -263,6 +263,9 @@ def case_rejected_recipient(inst):
     check('blocked@example.test' in rejects and '5.7.1' in rejects, 'rejects=%s' % _show(rejects),
           'rejects= naming <blocked@example.test> and 5.7.1')
     check('Access denied' in rejects, 'rejects=%s' % _show(rejects), 'the reject text (Access denied)')
+    rx = field(line, 'rejects_explain')
+    check(rx.startswith('5.7.1: permanent failure; ') and 'not authorized' in rx,
+          'rejects_explain=%s' % _show(rx), "5.7.1 explained from the knowledge base")
     msg = inst.wait_delivered(queue_id=qid)
     _sid, items = parse_trace(trace_fields(msg))
     eq(items.get('rcpt'), '1', 'header rcpt')
@@ -376,6 +379,10 @@ def case_stall_after_354(inst):
           'about %d s (smtpd_timeout)' % SMTPD_TIMEOUT)
     line = txn_lines_by_port(inst, res.local_port)
     field(line, 'outcome', 'timeout-after-354')
+    field(line, 'reply', '421 4.4.2')
+    rx = field(line, 'reply_explain')
+    check(rx.startswith('421 4.4.2: transient failure; '), 'reply_explain=%s' % _show(rx),
+          '421 4.4.2 explained from the knowledge base')
     pf_qid = inst.queue_id(client_port=res.local_port, timeout=2)
     check(line.qid in ('NOQUEUE', pf_qid), 'prefix %s' % line.qid, 'NOQUEUE or %s' % pf_qid)
 

@@ -41,6 +41,7 @@ test_kv_line(void)
 		" client=unknown[192.0.2.7]:41234 helo=client.example"
 		" from=<a@example.org> rcpt=1 rcpt_rejected=1"
 		" rejects=\"<blocked@example.org> 5.7.1 Recipient address rejected: Access denied\""
+		" rejects_explain=\"5.7.1: permanent failure; Delivery not authorized: the message was refused by policy\""
 		" outcome=accepted reply=\"250 2.0.0\""
 		" timeline=connect:0,helo:12,mail:31,rcpt:45,data:60,header:2280,eoh:2280,body:2281,eom:2301"
 		" upload_ms=2220 headers=1 header_bytes=15 body_bytes=10244 duration_ms=2270"
@@ -125,7 +126,7 @@ test_header_format(void)
 
 	record_txn(&r, s, OUTCOME_ACCEPTED, 3301);
 	sbuf_init(&sb, buf, sizeof buf);
-	render_header(&r, "mx.test", strlen("X-SMTP-Trace"), &sb);
+	render_header(&r, "mx.test", strlen("X-SMTP-Trace"), false, &sb);
 	EXPECT_STR(buf,
 		"mx.test; session=5f1c0a9e3b7d2c41; txn=1; queue_id=4Xb2Lq0Zz1;\n"
 		"\tclient=\"unknown[192.0.2.7]:41234\"; helo=client.example;\n"
@@ -154,7 +155,7 @@ test_header_hostile_helo(void)
 	struct session *s = accepted_session(helo);
 	record_txn(&r, s, OUTCOME_ACCEPTED, 3301);
 	sbuf_init(&sb, buf, sizeof buf);
-	render_header(&r, "mx.test", strlen("X-SMTP-Trace"), &sb);
+	render_header(&r, "mx.test", strlen("X-SMTP-Trace"), false, &sb);
 	CU_ASSERT_FALSE(sb.overflow);
 	CU_ASSERT(longest_line(buf, strlen("X-SMTP-Trace: ")) < 998);
 	for (const char *p = buf; *p; p++) {
@@ -178,6 +179,37 @@ test_header_hostile_helo(void)
 	CU_ASSERT(strlen(line) < 4096);
 	session_free(s);
 	free(helo);
+}
+
+/* A timed-out upload: the reply the client got, explained from the knowledge base. */
+static void
+test_reply_explained(void)
+{
+	struct session *s = session_create("0000000000000002", 0);
+	struct record r;
+	char buf[4096];
+	struct sbuf sb;
+
+	session_connect(s, "c", "192.0.2.1", 1, 0);
+	txn_begin(s, "<a@b>", NULL, 10);
+	txn_rcpt(&s->txn, "<b@c>", NULL, NULL, 20);
+	txn_data(&s->txn, 30);
+	txn_mark(&s->txn, PHASE_ABORT, 300030);
+	record_txn(&r, s, OUTCOME_TIMEOUT_AFTER_354, 300030);
+	sbuf_init(&sb, buf, sizeof buf);
+	render_kv(&r, &sb);
+	EXPECT_CONTAINS(buf, " reply=\"421 4.4.2\" reply_explain=\"421 4.4.2: transient failure; ");
+	EXPECT_CONTAINS(buf, "; Bad connection: ");
+
+	/* in the header only when asked for */
+	sbuf_init(&sb, buf, sizeof buf);
+	render_header(&r, "mx.test", 12, false, &sb);
+	CU_ASSERT_PTR_NULL(strstr(buf, "explain"));
+	sbuf_init(&sb, buf, sizeof buf);
+	render_header(&r, "mx.test", 12, true, &sb);
+	EXPECT_CONTAINS(buf, "reply_explain=");
+	EXPECT_CONTAINS(buf, "explain=\"the client got 354 but did not finish");
+	session_free(s);
 }
 
 static void
@@ -214,5 +246,6 @@ suite_render(void)
 	       !CU_add_test(s, "NOQUEUE prefix", test_kv_noqueue_prefix) ||
 	       !CU_add_test(s, "header items and folding", test_header_format) ||
 	       !CU_add_test(s, "header with a 10,000-byte hostile HELO", test_header_hostile_helo) ||
+	       !CU_add_test(s, "reply explained", test_reply_explained) ||
 	       !CU_add_test(s, "connection line", test_conn_line);
 }

@@ -31,7 +31,7 @@ ALL_CFLAGS = -std=c11 $(OPT) $(WARN) $(HARDEN) $(LIBCONFIG_CFLAGS) $(CFLAGS) -MM
 # Everything but main.c and mta.c (the libmilter seam) is shared with the tests.
 CORE_SRC = milter/sbuf.c milter/escape.c milter/session.c milter/outcome.c \
 	   milter/record.c milter/render.c milter/config.c milter/log.c \
-	   milter/callbacks.c milter/codes.c milter/reply.c
+	   milter/callbacks.c milter/header.c milter/codes.c milter/reply.c
 MILTER_SRC = $(CORE_SRC) milter/mta.c milter/main.c
 EXPLAIN_SRC = milter/sbuf.c milter/escape.c milter/codes.c milter/reply.c milter/explain.c
 UNIT_SRC = $(wildcard tests/unit/*.c)

@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 
 #include "escape.h"
+#include "header.h"
 #include "log.h"
 #include "mta.h"
 #include "outcome.h"
@@ -33,8 +34,6 @@
  * those costs one local round trip each.
  */
 #define NOREPLY_WANTED (SMFIP_NR_HDR | SMFIP_NR_EOH | SMFIP_NR_BODY)
-
-#define HEADER_VALUE_MAX 4096
 
 static const struct config *cfg;
 
@@ -70,7 +69,7 @@ new_session_id(char id[SESSION_ID_LEN + 1])
 }
 
 static struct session *
-session_new(SMFICTX *ctx)
+cb_session_new(SMFICTX *ctx)
 {
 	char id[SESSION_ID_LEN + 1];
 	struct session *s;
@@ -90,7 +89,7 @@ session_new(SMFICTX *ctx)
 }
 
 static struct session *
-session_of(SMFICTX *ctx)
+cb_session_of(SMFICTX *ctx)
 {
 	return mta_getpriv(ctx);
 }
@@ -129,7 +128,7 @@ cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 	     unsigned long f2, unsigned long f3, unsigned long *pf0,
 	     unsigned long *pf1, unsigned long *pf2, unsigned long *pf3)
 {
-	struct session *s = session_new(ctx);
+	struct session *s = cb_session_new(ctx);
 
 	(void)f2;
 	(void)f3;
@@ -179,11 +178,11 @@ client_address(const struct sockaddr *sa, char *addr, size_t size,
 sfsistat
 cb_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *hostaddr)
 {
-	struct session *s = session_of(ctx);
+	struct session *s = cb_session_of(ctx);
 	char addr[INET6_ADDRSTRLEN];
 	unsigned port;
 
-	if (s == NULL && (s = session_new(ctx)) == NULL)
+	if (s == NULL && (s = cb_session_new(ctx)) == NULL)
 		return SMFIS_CONTINUE;
 	client_address(hostaddr, addr, sizeof addr, &port);
 	session_connect(s, hostname, addr, port, mta_now_ms());
@@ -194,7 +193,7 @@ cb_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *hostaddr)
 sfsistat
 cb_helo(SMFICTX *ctx, char *helohost)
 {
-	struct session *s = session_of(ctx);
+	struct session *s = cb_session_of(ctx);
 
 	if (s == NULL)
 		return SMFIS_CONTINUE;
@@ -207,7 +206,7 @@ cb_helo(SMFICTX *ctx, char *helohost)
 sfsistat
 cb_envfrom(SMFICTX *ctx, char **argv)
 {
-	struct session *s = session_of(ctx);
+	struct session *s = cb_session_of(ctx);
 	int64_t now = mta_now_ms();
 
 	if (s == NULL)
@@ -224,7 +223,7 @@ cb_envfrom(SMFICTX *ctx, char **argv)
 sfsistat
 cb_envrcpt(SMFICTX *ctx, char **argv)
 {
-	struct session *s = session_of(ctx);
+	struct session *s = cb_session_of(ctx);
 
 	if (s == NULL || !s->txn.active)
 		return reply(s, SMFIP_NR_RCPT);
@@ -247,7 +246,7 @@ cb_envrcpt(SMFICTX *ctx, char **argv)
 sfsistat
 cb_data(SMFICTX *ctx)
 {
-	struct session *s = session_of(ctx);
+	struct session *s = cb_session_of(ctx);
 
 	if (s == NULL || !s->txn.active)
 		return reply(s, SMFIP_NR_DATA);
@@ -260,7 +259,7 @@ cb_data(SMFICTX *ctx)
 sfsistat
 cb_header(SMFICTX *ctx, char *name, char *value)
 {
-	struct session *s = session_of(ctx);
+	struct session *s = cb_session_of(ctx);
 
 	if (s == NULL || !s->txn.active)
 		return reply(s, SMFIP_NR_HDR);
@@ -271,7 +270,7 @@ cb_header(SMFICTX *ctx, char *name, char *value)
 sfsistat
 cb_eoh(SMFICTX *ctx)
 {
-	struct session *s = session_of(ctx);
+	struct session *s = cb_session_of(ctx);
 
 	if (s == NULL || !s->txn.active)
 		return reply(s, SMFIP_NR_EOH);
@@ -284,7 +283,7 @@ cb_eoh(SMFICTX *ctx)
 sfsistat
 cb_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
 {
-	struct session *s = session_of(ctx);
+	struct session *s = cb_session_of(ctx);
 
 	(void)chunk;
 	if (s == NULL || !s->txn.active)
@@ -293,31 +292,10 @@ cb_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
 	return reply(s, SMFIP_NR_BODY);
 }
 
-/* Replace every incoming copy of our header with ours, at the top. */
-static void
-write_header(SMFICTX *ctx, struct session *s, int64_t now)
-{
-	char value[HEADER_VALUE_MAX];
-	struct record rec;
-	struct sbuf sb;
-
-	for (int idx = (int)s->txn.own_headers; idx >= 1; idx--)
-		if (mta_delheader(ctx, cfg->header_name, idx) != 0)
-			log_degraded(DEGRADED_HEADER_EDIT, "delete");
-	if (cfg->header_skip_authenticated && s->auth_user[0] != '\0')
-		return;
-	record_txn(&rec, s, OUTCOME_ACCEPTED, now);
-	sbuf_init(&sb, value, sizeof value);
-	render_header(&rec, cfg->header_authserv_id, strlen(cfg->header_name),
-		      cfg->header_explain, &sb);
-	if (mta_insheader(ctx, 0, cfg->header_name, value) != 0)
-		log_degraded(DEGRADED_HEADER_EDIT, "insert");
-}
-
 sfsistat
 cb_eom(SMFICTX *ctx)
 {
-	struct session *s = session_of(ctx);
+	struct session *s = cb_session_of(ctx);
 	int64_t now = mta_now_ms();
 
 	if (s == NULL || !s->txn.active)
@@ -325,8 +303,7 @@ cb_eom(SMFICTX *ctx)
 	txn_mark(&s->txn, PHASE_EOM, now);
 	take_queue_id(ctx, &s->txn);
 	debug_event(s, "eom");
-	if (cfg->header_enable)
-		write_header(ctx, s, now);
+	header_apply(ctx, cfg, s, now);
 	txn_finish(s, now);
 	return SMFIS_CONTINUE;
 }
@@ -334,7 +311,7 @@ cb_eom(SMFICTX *ctx)
 sfsistat
 cb_abort(SMFICTX *ctx)
 {
-	struct session *s = session_of(ctx);
+	struct session *s = cb_session_of(ctx);
 	int64_t now = mta_now_ms();
 
 	if (s == NULL || !s->txn.active)
@@ -348,7 +325,7 @@ cb_abort(SMFICTX *ctx)
 sfsistat
 cb_close(SMFICTX *ctx)
 {
-	struct session *s = session_of(ctx);
+	struct session *s = cb_session_of(ctx);
 	int64_t now = mta_now_ms();
 	struct record rec;
 
@@ -371,7 +348,7 @@ cb_close(SMFICTX *ctx)
 sfsistat
 cb_unknown(SMFICTX *ctx, const char *cmd)
 {
-	struct session *s = session_of(ctx);
+	struct session *s = cb_session_of(ctx);
 
 	(void)cmd;
 	if (s == NULL)

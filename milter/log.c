@@ -26,6 +26,7 @@ static const char *const degraded_names[DEGRADED__COUNT] = {
 	[DEGRADED_NO_SESSION] = "event without a session",
 	[DEGRADED_HEADER_EDIT] = "header edit refused by the MTA",
 	[DEGRADED_LOG_CUT] = "record longer than a log line",
+	[DEGRADED_HEADER_CUT] = "header longer than its buffer (a short one was added)",
 };
 
 static void

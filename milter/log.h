@@ -25,6 +25,7 @@ enum degraded {
 	DEGRADED_NO_SESSION,	/* an event came for a connection we lost */
 	DEGRADED_HEADER_EDIT,	/* the MTA refused a header change */
 	DEGRADED_LOG_CUT,	/* a record did not fit the line buffer */
+	DEGRADED_HEADER_CUT,	/* the header did not fit: a short one went in */
 	DEGRADED__COUNT
 };
 

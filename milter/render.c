@@ -88,9 +88,10 @@ render_json(const struct record *r, struct sbuf *sb)
 }
 
 /*
- * Write an item that is too long for one line: break it before spaces
- * (inside a quoted value), so that unfolding (removing the line breaks)
- * gives back the item exactly.
+ * Write an item that is too long for one line: break it before a run of
+ * spaces (inside a quoted value), never between two spaces, so that each
+ * continuation line holds a word and unfolding (removing the line breaks)
+ * gives back the item exactly (RFC 5322 3.2.2).
  */
 static void
 put_breaking(struct sbuf *sb, size_t *col, const char *item, size_t len)
@@ -98,10 +99,13 @@ put_breaking(struct sbuf *sb, size_t *col, const char *item, size_t len)
 	size_t i = 0;
 
 	while (i < len) {
-		size_t j = i + 1;
+		/* one unit: the spaces before a word, and the word */
+		size_t j = i;
+		while (j < len && item[j] == ' ')
+			j++;
 		while (j < len && item[j] != ' ')
 			j++;
-		if (i > 0 && *col + (j - i) > RENDER_HEADER_WIDTH) {
+		if (i > 0 && item[i] == ' ' && *col + (j - i) > RENDER_HEADER_WIDTH) {
 			sbuf_putc(sb, '\n');
 			*col = 0;
 		}
@@ -148,4 +152,21 @@ render_header(const struct record *r, const char *authserv_id,
 		put_value(f, r, &isb, escape_header, RENDER_HEADER_VALUE_MAX);
 		put_item(sb, &col, item, isb.len);
 	}
+}
+
+void
+render_header_short(const struct record *r, const char *authserv_id,
+		    struct sbuf *sb)
+{
+	static const char *const keys[] = { "session", "queue_id", "outcome" };
+
+	escape_header(sb, authserv_id, RENDER_HEADER_VALUE_MAX);
+	for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+		const struct field *f = record_get(r, keys[k]);
+		if (f == NULL || f->kind != FIELD_TEXT)
+			continue;
+		sbuf_printf(sb, "; %s=", f->key);
+		escape_header(sb, f->text, SESSION_QID_MAX);
+	}
+	sbuf_puts(sb, ";\n\tcut=yes");
 }

@@ -28,6 +28,8 @@
 #define RENDER_LOG_VALUE_MAX	512
 #define RENDER_HEADER_VALUE_MAX	200
 #define RENDER_HEADER_WIDTH	78
+/* Room for every header field at its cap, escaped (4 bytes a byte). */
+#define RENDER_HEADER_MAX	(RECORD_FIELDS_MAX * (RENDER_HEADER_VALUE_MAX * 4 + 72))
 
 void render_kv(const struct record *r, struct sbuf *sb);
 void render_json(const struct record *r, struct sbuf *sb);
@@ -37,5 +39,8 @@ void render_json(const struct record *r, struct sbuf *sb);
  */
 void render_header(const struct record *r, const char *authserv_id,
 		   size_t name_len, bool with_explain, struct sbuf *sb);
+/* The fallback when the full header does not fit: session and outcome only. */
+void render_header_short(const struct record *r, const char *authserv_id,
+			 struct sbuf *sb);
 
 #endif

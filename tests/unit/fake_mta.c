@@ -68,9 +68,12 @@ mta_getsymval(SMFICTX *ctx, const char *name)
 int
 mta_setsymlist(SMFICTX *ctx, int stage, const char *macros)
 {
-	(void)stage;
-	(void)macros;
-	fake(ctx)->symlists++;
+	struct fake_ctx *f = fake(ctx);
+
+	f->symlists++;
+	if (stage < 0 || stage >= 8)
+		return -1;
+	snprintf(f->symlist[stage], sizeof f->symlist[stage], "%s", macros);
 	return 0;
 }
 

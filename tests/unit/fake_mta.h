@@ -25,6 +25,7 @@ struct fake_ctx {
 	const char *macro_name[FAKE_MACROS_MAX];
 	const char *macro_value[FAKE_MACROS_MAX];
 	int symlists;		/* smfi_setsymlist calls */
+	char symlist[8][128];	/* the list asked for, by stage */
 	int edits_refused;	/* make header edits fail */
 	int nedits;
 	struct fake_edit edits[FAKE_EDITS_MAX];

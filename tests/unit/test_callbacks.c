@@ -132,23 +132,82 @@ test_negotiation(void)
 	CU_ASSERT_EQUAL(pf1 & (SMFIP_NOCONNECT | SMFIP_NOHELO | SMFIP_NOMAIL |
 			       SMFIP_NORCPT | SMFIP_NOBODY | SMFIP_NOHDRS |
 			       SMFIP_NOEOH | SMFIP_NODATA), 0);
-	CU_ASSERT(fctx.symlists >= 5);
+	/* exactly the macros the callbacks read, at the stage they read them */
+	EXPECT_INT(fctx.symlists, 7);
+	EXPECT_STR(fctx.symlist[SMFIM_CONNECT], "j");
+	EXPECT_STR(fctx.symlist[SMFIM_HELO], "{tls_version}");
+	EXPECT_STR(fctx.symlist[SMFIM_ENVFROM], "i {auth_authen}");
+	EXPECT_STR(fctx.symlist[SMFIM_ENVRCPT], "i {rcpt_mailer} {rcpt_host} {rcpt_addr}");
+	EXPECT_STR(fctx.symlist[SMFIM_DATA], "i");
+	EXPECT_STR(fctx.symlist[SMFIM_EOH], "i");
+	EXPECT_STR(fctx.symlist[SMFIM_EOM], "i");
 	cb_close(ctx);
 	CU_ASSERT_PTR_NULL(fctx.priv);
 }
 
-/* An MTA that offers no no-reply steps gets CONTINUE everywhere. */
+/*
+ * An MTA that offers no no-reply steps gets CONTINUE everywhere, also at
+ * the content stages. (libmilter itself adds the NR bits it supports to
+ * what it passes on, so with Postfix this is the fallback path only.)
+ */
 static void
 test_no_noreply_offered(void)
 {
 	unsigned long pf0, pf1, pf2, pf3;
-	char host[] = "h", helo[] = "h";
+	char host[] = "h", helo[] = "h", from[] = "<a@b>", rcpt_[] = "<b@c>";
+	char name[] = "Subject", value[] = "x";
+	char *fargv[] = { from, NULL }, *rargv[] = { rcpt_, NULL };
+	unsigned char body[4] = "body";
 
 	fake_reset(&fctx);
 	cb_negotiate(ctx, all_actions, SMFIP_RCPT_REJ, 0, 0, &pf0, &pf1, &pf2, &pf3);
 	CU_ASSERT_EQUAL(pf1, SMFIP_RCPT_REJ);
 	CU_ASSERT_EQUAL(cb_connect(ctx, host, NULL), SMFIS_CONTINUE);
 	CU_ASSERT_EQUAL(cb_helo(ctx, helo), SMFIS_CONTINUE);
+	CU_ASSERT_EQUAL(cb_envfrom(ctx, fargv), SMFIS_CONTINUE);
+	CU_ASSERT_EQUAL(cb_envrcpt(ctx, rargv), SMFIS_CONTINUE);
+	CU_ASSERT_EQUAL(cb_data(ctx), SMFIS_CONTINUE);
+	CU_ASSERT_EQUAL(cb_header(ctx, name, value), SMFIS_CONTINUE);
+	CU_ASSERT_EQUAL(cb_eoh(ctx), SMFIS_CONTINUE);
+	CU_ASSERT_EQUAL(cb_body(ctx, body, sizeof body), SMFIS_CONTINUE);
+	CU_ASSERT_EQUAL(cb_unknown(ctx, "XYZZY"), SMFIS_CONTINUE);
+	CU_ASSERT_EQUAL(cb_eom(ctx), SMFIS_CONTINUE);
+	cb_close(ctx);
+}
+
+/* The MTA skipped negotiation: the session is made at connect, and freed. */
+static void
+test_connect_without_negotiate(void)
+{
+	char host[] = "h", helo[] = "h";
+
+	fake_reset(&fctx);
+	nlines = 0;
+	CU_ASSERT_EQUAL(cb_connect(ctx, host, NULL), SMFIS_CONTINUE);
+	CU_ASSERT_PTR_NOT_NULL(fctx.priv);
+	CU_ASSERT_EQUAL(cb_helo(ctx, helo), SMFIS_CONTINUE);
+	CU_ASSERT_EQUAL(cb_unknown(ctx, "XYZZY"), SMFIS_CONTINUE);
+	CU_ASSERT_EQUAL(cb_close(ctx), SMFIS_CONTINUE);
+	CU_ASSERT_PTR_NULL(fctx.priv);
+	EXPECT_INT(nlines, 1);
+	EXPECT_CONTAINS(lines[0], " unknown_cmds=1 ");
+}
+
+/* header.enable = false: no header of ours, but forged copies still go. */
+static void
+test_header_disabled_still_removes_forged(void)
+{
+	start();
+	cfg.header_enable = false;
+	connect_helo_mail();
+	rcpt("<b@example.test>", NULL, NULL);
+	cb_data(ctx);
+	content(1200, "forged");
+	CU_ASSERT_EQUAL(cb_eom(ctx), SMFIS_CONTINUE);
+	cfg.header_enable = true;
+	EXPECT_INT(fctx.nedits, 2);
+	CU_ASSERT(fctx.edits[0].op == 'd' && fctx.edits[0].idx == 2);
+	CU_ASSERT(fctx.edits[1].op == 'd' && fctx.edits[1].idx == 1);
 	cb_close(ctx);
 }
 
@@ -373,7 +432,14 @@ test_hostile_helo(void)
 		CU_ASSERT_PTR_NULL(strchr(lines[i], '\r'));
 		CU_ASSERT(strlen(lines[i]) < 2048);
 	}
+	EXPECT_INT(fctx.nedits, 1);
+	CU_ASSERT(fctx.edits[0].op == 'i');
 	const char *v = fctx.edits[0].value;
+	for (const char *line = v; *line; ) {
+		size_t len = strcspn(line, "\n");
+		CU_ASSERT(len < 998 && strspn(line, " \t") < len);
+		line += len + (line[len] == '\n');
+	}
 	for (const char *p = v; *p; p++)
 		CU_ASSERT((*p == '\n' && (p[1] == '\t' || p[1] == ' ')) || *p == '\t' ||
 			  ((unsigned char)*p >= 0x20 && (unsigned char)*p < 0x7f));
@@ -386,6 +452,8 @@ suite_callbacks(void)
 	return s == NULL ||
 	       !CU_add_test(s, "negotiation", test_negotiation) ||
 	       !CU_add_test(s, "MTA without no-reply steps", test_no_noreply_offered) ||
+	       !CU_add_test(s, "connect without negotiate", test_connect_without_negotiate) ||
+	       !CU_add_test(s, "header disabled: forged copies still removed", test_header_disabled_still_removes_forged) ||
 	       !CU_add_test(s, "full transaction: log line and header", test_full_transaction) ||
 	       !CU_add_test(s, "abort at every stage", test_abort_at_every_stage) ||
 	       !CU_add_test(s, "two transactions on one connection", test_two_transactions) ||

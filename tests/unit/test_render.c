@@ -1,6 +1,7 @@
 /* record.c and render.c: the log line, the JSON line and the header. */
 #include <stdlib.h>
 
+#include "escape.h"
 #include "record.h"
 #include "render.h"
 #include "tests.h"
@@ -212,6 +213,86 @@ test_reply_explained(void)
 	session_free(s);
 }
 
+/* Lines of a folded value: none only white space, none ending in white space. */
+static void
+check_fold_lines(const char *value)
+{
+	for (const char *line = value; *line; ) {
+		size_t len = strcspn(line, "\n");
+		size_t ws = strspn(line, " \t");
+		CU_ASSERT(ws < len);			/* not only white space */
+		CU_ASSERT(len == 0 || (line[len - 1] != ' ' && line[len - 1] != '\t'));
+		CU_ASSERT(len < 998);
+		line += len + (line[len] == '\n');
+	}
+}
+
+/* A quoted local part with a run of spaces before a long word (Postfix takes it). */
+static void
+test_header_space_runs(void)
+{
+	char from[256];
+	struct sbuf sb;
+	struct record r;
+	static char buf[RENDER_HEADER_MAX];
+
+	snprintf(from, sizeof from, "<\"a%70s%.90s\"@example.com>", "",
+		 "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb");
+	struct session *s = accepted_session("client.example");
+	text_copy(s->txn.sender, sizeof s->txn.sender, from);
+	record_txn(&r, s, OUTCOME_ACCEPTED, 3301);
+	sbuf_init(&sb, buf, sizeof buf);
+	render_header(&r, "mx.test", 12, false, &sb);
+	check_fold_lines(buf);
+	/* unfolding gives the sender back */
+	char unfolded[RENDER_HEADER_MAX];
+	size_t n = 0;
+	for (const char *p = buf; *p; p++)
+		if (*p != '\n')
+			unfolded[n++] = *p;
+	unfolded[n] = '\0';
+	EXPECT_CONTAINS(unfolded, "from=\"<\\\"a                ");
+	session_free(s);
+}
+
+/* Every MTA-supplied field at its cap, all 8-bit, a long authserv-id: it fits. */
+static void
+test_header_everything_at_cap(void)
+{
+	static char buf[RENDER_HEADER_MAX];
+	char big[SESSION_ADDR_MAX + 1];
+	struct record r;
+	struct sbuf sb;
+
+	memset(big, 0x80, sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	struct session *s = session_create("0123456789abcdef", 0);
+	session_connect(s, big, "2001:db8::1", 65535, 0);
+	session_helo(s, big, 1);
+	session_set_tls(s, big);
+	txn_begin(s, big, big, 2);
+	for (int i = 0; i < SESSION_REJECTS_KEPT + 3; i++)
+		txn_rcpt(&s->txn, big, "5.7.1", big, 3);
+	txn_set_queue_id(&s->txn, big);
+	txn_data(&s->txn, 4);
+	txn_header(&s->txn, "a", "b", "X-SMTP-Trace", 5);
+	txn_mark(&s->txn, PHASE_EOM, 6);
+	record_txn(&r, s, OUTCOME_ACCEPTED, 6);
+	char authserv[256];
+	memset(authserv, '"', sizeof authserv - 1);
+	authserv[sizeof authserv - 1] = '\0';
+	sbuf_init(&sb, buf, sizeof buf);
+	render_header(&r, authserv, 63, true, &sb);
+	CU_ASSERT_FALSE(sb.overflow);
+	check_fold_lines(buf);
+
+	sbuf_init(&sb, buf, sizeof buf);
+	render_header_short(&r, "mx.test", &sb);
+	EXPECT_CONTAINS(buf, "mx.test; session=0123456789abcdef; queue_id=");
+	EXPECT_CONTAINS(buf, "; outcome=accepted;\n\tcut=yes");
+	session_free(s);
+}
+
 static void
 test_conn_line(void)
 {
@@ -247,5 +328,7 @@ suite_render(void)
 	       !CU_add_test(s, "header items and folding", test_header_format) ||
 	       !CU_add_test(s, "header with a 10,000-byte hostile HELO", test_header_hostile_helo) ||
 	       !CU_add_test(s, "reply explained", test_reply_explained) ||
+	       !CU_add_test(s, "header: runs of spaces fold cleanly", test_header_space_runs) ||
+	       !CU_add_test(s, "header: every field at its cap fits", test_header_everything_at_cap) ||
 	       !CU_add_test(s, "connection line", test_conn_line);
 }

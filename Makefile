@@ -32,7 +32,7 @@ ALL_CFLAGS = -std=c11 $(OPT) $(WARN) $(HARDEN) $(LIBCONFIG_CFLAGS) $(CFLAGS) -MM
 CORE_SRC = milter/sbuf.c milter/escape.c milter/session.c milter/outcome.c \
 	   milter/record.c milter/render.c milter/config.c milter/log.c \
 	   milter/callbacks.c milter/header.c milter/codes.c milter/reply.c
-MILTER_SRC = $(CORE_SRC) milter/mta.c milter/main.c
+MILTER_SRC = $(CORE_SRC) milter/mta.c milter/daemon.c milter/main.c
 EXPLAIN_SRC = milter/sbuf.c milter/escape.c milter/codes.c milter/reply.c milter/explain.c
 UNIT_SRC = $(wildcard tests/unit/*.c)
 
@@ -90,8 +90,9 @@ install-packages:
 unit: $(UNIT_BIN)
 	$(UNIT_BIN)
 
-cli: $(EXPLAIN_BIN)
+cli: $(EXPLAIN_BIN) $(MILTER_BIN)
 	python3 tests/cli/test_explain.py
+	python3 tests/cli/test_daemon.py
 
 # Twice: a unix socket with key=value lines, then TCP with JSON lines.
 e2e: $(MILTER_BIN)
@@ -137,7 +138,8 @@ install: $(MILTER_BIN) $(EXPLAIN_BIN)
 	  install -m 0644 conf/smtptrace.conf $(DESTDIR)$(SYSCONFDIR)/smtptrace/smtptrace.conf
 	install -m 0644 milter/smtptrace-milter.8 $(DESTDIR)$(MANDIR)/man8/
 	install -m 0644 conf/smtptrace.conf.5 $(DESTDIR)$(MANDIR)/man5/
-	install -m 0644 systemd/smtptrace.service $(DESTDIR)$(UNITDIR)/
+	sed 's|@SBINDIR@|$(SBINDIR)|g' systemd/smtptrace.service.in > $(DESTDIR)$(UNITDIR)/smtptrace.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/smtptrace.service
 
 clean:
 	rm -rf build build-asan

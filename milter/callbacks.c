@@ -10,6 +10,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
@@ -34,6 +35,13 @@
  * those costs one local round trip each.
  */
 #define NOREPLY_WANTED (SMFIP_NR_HDR | SMFIP_NR_EOH | SMFIP_NR_BODY)
+/*
+ * Caveats, neither seen with Postfix or Sendmail: an MTA that put body
+ * bytes in the end-of-message packet would get NOREPLY from the body
+ * callback there and wait for an EOM reply; after SMFIC_QUIT_NC (a reused
+ * milter connection) no negotiation comes, the new session has no no-reply
+ * bits, and libmilter logs each CONTINUE it turns into no reply.
+ */
 
 static const struct config *cfg;
 
@@ -50,15 +58,17 @@ reply(const struct session *s, unsigned long noreply_bit)
 						       : SMFIS_CONTINUE;
 }
 
+/* 16 hex digits: 8 random bytes, or (no entropy yet) time and a counter. */
 static void
 new_session_id(char id[SESSION_ID_LEN + 1])
 {
 	static const char hex[] = "0123456789abcdef";
+	static atomic_uint_fast64_t counter;
 	unsigned char raw[SESSION_ID_LEN / 2];
 
-	if (getrandom(raw, sizeof raw, GRND_NONBLOCK) != (ssize_t)sizeof raw) {
-		uint64_t v = (uint64_t)mta_now_ms() * 0x9e3779b97f4a7c15ULL
-			^ (uint64_t)(uintptr_t)id;
+	if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw) {
+		uint64_t v = (uint64_t)mta_now_ms() << 20 ^
+			atomic_fetch_add(&counter, 1) * 0x9e3779b97f4a7c15ULL;
 		memcpy(raw, &v, sizeof raw);
 	}
 	for (size_t i = 0; i < sizeof raw; i++) {

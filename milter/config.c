@@ -8,6 +8,7 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <libconfig.h>
 #include <stdarg.h>
@@ -82,8 +83,7 @@ void
 config_defaults(struct config *cfg)
 {
 	memset(cfg, 0, sizeof *cfg);
-	text_copy(cfg->socket, sizeof cfg->socket,
-		  "unix:/run/smtptrace/milter.sock");
+	text_copy(cfg->socket, sizeof cfg->socket, "inet:8895@127.0.0.1");
 	cfg->socket_umask = 007;
 	cfg->milter_timeout = 7210;
 	cfg->log_facility = LOG_MAIL;
@@ -290,14 +290,16 @@ validate(const struct config *cfg, const config_t *lc, const char *file,
 		}
 	}
 	st = config_lookup(lc, "socket");
-	line = st ? (int)config_setting_source_line(st) : 0;
-	if (strncmp(cfg->socket, "unix:", 5) != 0 &&
-	    strncmp(cfg->socket, "local:", 6) != 0 &&
-	    strncmp(cfg->socket, "inet:", 5) != 0 &&
-	    strncmp(cfg->socket, "inet6:", 6) != 0 && cfg->socket[0] != '/')
-		add_error(errs, file, line,
-			  "socket: \"%s\" is not unix:/path, inet:port@host or inet6:port@host",
-			  cfg->socket);
+	char msg[256];
+	if (config_check_socket(cfg->socket, msg, sizeof msg) < 0)
+		add_error(errs, file, st ? (int)config_setting_source_line(st) : 0,
+			  "socket: %s", msg);
+	if (cfg->mta_timeout_tolerance >= cfg->mta_data_timeout) {
+		st = config_lookup(lc, "mta.timeout_tolerance");
+		add_error(errs, file, st ? (int)config_setting_source_line(st) : 0,
+			  "mta.timeout_tolerance: %d must be less than mta.data_timeout (%d)",
+			  cfg->mta_timeout_tolerance, cfg->mta_data_timeout);
+	}
 	for (const char *p = cfg->header_authserv_id; *p; p++) {
 		if (*p <= ' ' || *p > '~' || *p == ';') {
 			st = config_lookup(lc, "header.authserv_id");
@@ -307,6 +309,36 @@ validate(const struct config *cfg, const config_t *lc, const char *file,
 			break;
 		}
 	}
+}
+
+int
+config_check_socket(const char *spec, char *msg, size_t size)
+{
+	const char *path = NULL;
+
+	if (strncmp(spec, "unix:", 5) == 0)
+		path = spec + 5;
+	else if (strncmp(spec, "local:", 6) == 0)
+		path = spec + 6;
+	else if (spec[0] == '/')
+		path = spec;
+	if (path != NULL) {
+		if (path[0] == '/')
+			return 0;
+		snprintf(msg, size, "\"%.100s\": a unix socket needs an absolute path", spec);
+		return -1;
+	}
+	const char *at = strchr(spec, '@');
+	if ((strncmp(spec, "inet:", 5) == 0 || strncmp(spec, "inet6:", 6) == 0) &&
+	    isdigit((unsigned char)spec[spec[4] == ':' ? 5 : 6])) {
+		char *end;
+		long port = strtol(spec + (spec[4] == ':' ? 5 : 6), &end, 10);
+		if (port > 0 && port < 65536 && (*end == '\0' || end == at))
+			return 0;
+	}
+	snprintf(msg, size, "\"%.100s\" is not unix:/path, inet:port@host or inet6:port@host",
+		 spec);
+	return -1;
 }
 
 int
@@ -354,4 +386,16 @@ config_facility_name(int facility)
 		if (c->value == facility)
 			return c->name;
 	return "?";
+}
+
+size_t
+config_key_count(void)
+{
+	return sizeof keys / sizeof keys[0];
+}
+
+const char *
+config_key_name(size_t i)
+{
+	return i < config_key_count() ? keys[i].path : NULL;
 }

@@ -15,6 +15,7 @@
 #define SMTPTRACE_CONFIG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #define CONFIG_DEFAULT_FILE	"/etc/smtptrace/smtptrace.conf"
 #define CONFIG_ERRORS_MAX	32
@@ -56,8 +57,13 @@ void config_defaults(struct config *cfg);
  */
 int config_load(const char *path, bool must_exist, struct config *cfg,
 		struct config_errors *errs);
+/* A socket spec libmilter takes (absolute unix path); 0, or -1 and msg. */
+int config_check_socket(const char *spec, char *msg, size_t size);
 /* Fill values that depend on the machine (authserv-id: the host name). */
 void config_resolve(struct config *cfg);
+/* The keys the file may hold, "group.key" (for checks and documentation). */
+size_t config_key_count(void);
+const char *config_key_name(size_t i);
 /* Name of a facility value, e.g. "mail". */
 const char *config_facility_name(int facility);
 

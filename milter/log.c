@@ -10,6 +10,8 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 
 #include "config.h"
 #include "render.h"
@@ -41,9 +43,26 @@ log_set_sink(log_sink_fn fn)
 	sink = fn;
 }
 
+/*
+ * Under systemd, standard error goes to the journal, and so does syslog:
+ * writing both would log every line twice.
+ */
+static bool
+stderr_is_journal(void)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	return js != NULL && sscanf(js, "%llu:%llu", &dev, &ino) == 2 &&
+	       fstat(2, &st) == 0 && st.st_dev == dev && st.st_ino == ino;
+}
+
 void
 log_open(const char *ident, int facility, bool to_stderr, bool be_verbose)
 {
+	if (to_stderr && stderr_is_journal())
+		to_stderr = false;
 	verbose = be_verbose;
 	if (sink == NULL)
 		sink = syslog_sink;

@@ -10,9 +10,6 @@
  *	connection is served. See smtptrace-milter(8).
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <grp.h>
-#include <pwd.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +21,7 @@
 
 #include "callbacks.h"
 #include "config.h"
+#include "daemon.h"
 #include "escape.h"
 #include "log.h"
 #include "mta.h"
@@ -86,100 +84,12 @@ parse_args(int argc, char **argv, struct options *o)
 	}
 }
 
-/* "user" or "user:group" to ids; 0 or -1 with a message on stderr. */
-static int
-lookup_user(const char *spec, uid_t *uid, gid_t *gid, char *name, size_t size)
-{
-	char buf[256];
-	const char *group = NULL;
-
-	text_copy(buf, sizeof buf, spec);
-	char *colon = strchr(buf, ':');
-	if (colon != NULL) {
-		*colon = '\0';
-		group = colon + 1;
-	}
-	struct passwd *pw = getpwnam(buf);
-	if (pw == NULL) {
-		fprintf(stderr, "smtptrace-milter: no such user: %s\n", buf);
-		return -1;
-	}
-	*uid = pw->pw_uid;
-	*gid = pw->pw_gid;
-	text_copy(name, size, buf);
-	if (group != NULL && *group != '\0') {
-		struct group *gr = getgrnam(group);
-		if (gr == NULL) {
-			fprintf(stderr, "smtptrace-milter: no such group: %s\n", group);
-			return -1;
-		}
-		*gid = gr->gr_gid;
-	}
-	return 0;
-}
-
-static int
-drop_privileges(const char *name, uid_t uid, gid_t gid)
-{
-	if (getuid() == uid && geteuid() == uid)
-		return 0;
-	if (setgroups(1, &gid) != 0 || setgid(gid) != 0 || setuid(uid) != 0) {
-		log_msg(LOG_ERR, "cannot become user %s: %s", name, strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
-static const char *
-unix_path(const char *sock)
-{
-	if (strncmp(sock, "unix:", 5) == 0)
-		return sock + 5;
-	if (strncmp(sock, "local:", 6) == 0)
-		return sock + 6;
-	return sock[0] == '/' ? sock : NULL;
-}
-
-static int
-write_pidfile(const char *path)
-{
-	FILE *f = fopen(path, "w");
-
-	if (f == NULL || fprintf(f, "%ld\n", (long)getpid()) < 0 || fclose(f) != 0) {
-		log_msg(LOG_ERR, "cannot write pid file %s: %s", path, strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
-static int
-daemonize(void)
-{
-	pid_t pid = fork();
-
-	if (pid < 0)
-		return -1;
-	if (pid > 0)
-		_exit(0);
-	if (setsid() < 0)
-		return -1;
-	if (chdir("/") != 0)
-		return -1;
-	int fd = open("/dev/null", O_RDWR);
-	if (fd >= 0) {
-		dup2(fd, 0);
-		dup2(fd, 1);
-		dup2(fd, 2);
-		if (fd > 2)
-			close(fd);
-	}
-	return 0;
-}
-
+/* The file, then the flags over it; every error on stderr. */
 static int
 load_config(const struct options *o, struct config *cfg)
 {
 	struct config_errors errs = { 0 };
+	char msg[300];
 
 	config_defaults(cfg);
 	if (config_load(o->config_file, o->config_given, cfg, &errs) < 0) {
@@ -187,8 +97,13 @@ load_config(const struct options *o, struct config *cfg)
 			fprintf(stderr, "%s\n", errs.msg[i]);
 		return -1;
 	}
-	if (o->socket != NULL)
+	if (o->socket != NULL) {
+		if (config_check_socket(o->socket, msg, sizeof msg) < 0) {
+			fprintf(stderr, "-p: %s\n", msg);
+			return -1;
+		}
 		text_copy(cfg->socket, sizeof cfg->socket, o->socket);
+	}
 	if (o->user != NULL)
 		text_copy(cfg->user, sizeof cfg->user, o->user);
 	if (o->pidfile != NULL)
@@ -201,9 +116,10 @@ load_config(const struct options *o, struct config *cfg)
 
 /* Open the socket and make it reachable for the MTA. */
 static int
-open_socket(const struct config *cfg, bool have_user, uid_t uid, gid_t gid)
+open_socket(const struct config *cfg, const struct daemon_user *who)
 {
-	const char *path = unix_path(cfg->socket);
+	const char *path = daemon_unix_path(cfg->socket);
+	char err[300];
 
 	if (mta_setconn(cfg->socket) != 0) {
 		fprintf(stderr, "smtptrace-milter: bad socket: %s\n", cfg->socket);
@@ -216,64 +132,93 @@ open_socket(const struct config *cfg, bool have_user, uid_t uid, gid_t gid)
 		fprintf(stderr, "smtptrace-milter: cannot open socket %s\n", cfg->socket);
 		return -1;
 	}
-	if (path != NULL && have_user && chown(path, uid, gid) != 0) {
-		fprintf(stderr, "smtptrace-milter: cannot chown %s: %s\n", path, strerror(errno));
+	if (path != NULL && who != NULL && daemon_chown(path, who, err, sizeof err) < 0) {
+		fprintf(stderr, "smtptrace-milter: %s\n", err);
 		return -1;
 	}
 	return 0;
+}
+
+/* Everything between the configuration and the main loop. */
+static int
+start(const struct options *o, const struct config *cfg,
+      const struct daemon_user *who)
+{
+	char err[300];
+	struct smfiDesc desc;
+
+	callbacks_init(cfg);
+	callbacks_fill(&desc);
+	if (smfi_register(desc) != MI_SUCCESS) {
+		fprintf(stderr, "smtptrace-milter: smfi_register failed\n");
+		return -1;
+	}
+	smfi_settimeout(cfg->milter_timeout);
+	if (open_socket(cfg, who) < 0)
+		return -1;
+	if (!o->foreground && daemon_detach(err, sizeof err) < 0)
+		goto failed;
+	if (cfg->pidfile[0] != '\0' &&
+	    (daemon_write_pidfile(cfg->pidfile, err, sizeof err) < 0 ||
+	     (who != NULL && daemon_chown(cfg->pidfile, who, err, sizeof err) < 0)))
+		goto failed;
+	if (who != NULL && daemon_drop_privileges(who, err, sizeof err) < 0)
+		goto failed;
+	return 0;
+failed:
+	fprintf(stderr, "smtptrace-milter: %s\n", err);
+	log_msg(LOG_ERR, "%s", err);
+	return -1;
+}
+
+static void
+clean_up(const struct config *cfg)
+{
+	const char *path = daemon_unix_path(cfg->socket);
+
+	if (path != NULL && unlink(path) != 0 && errno != ENOENT)
+		log_msg(LOG_WARNING, "cannot remove socket %s: %s", path, strerror(errno));
+	if (cfg->pidfile[0] != '\0' && unlink(cfg->pidfile) != 0 && errno != ENOENT)
+		log_msg(LOG_WARNING, "cannot remove pid file %s: %s", cfg->pidfile,
+			strerror(errno));
 }
 
 int
 main(int argc, char **argv)
 {
 	static struct config cfg;	/* the snapshot every callback reads */
+	struct daemon_user user;
 	struct options o;
-	struct smfiDesc desc;
-	uid_t uid = 0;
-	gid_t gid = 0;
-	char user[256] = "";
+	char err[300];
 
 	parse_args(argc, argv, &o);
 	if (load_config(&o, &cfg) < 0)
 		return 1;
 	bool have_user = cfg.user[0] != '\0';
-	if (have_user && lookup_user(cfg.user, &uid, &gid, user, sizeof user) < 0)
+	if (have_user && daemon_lookup_user(cfg.user, &user, err, sizeof err) < 0) {
+		fprintf(stderr, "%s: user: %s\n", o.config_file, err);
 		return 1;
+	}
 	if (o.check_only) {
 		printf("configuration OK\n");
 		return 0;
 	}
 
 	log_open(cfg.log_ident, cfg.log_facility, o.foreground, cfg.log_verbose);
-	callbacks_init(&cfg);
-	callbacks_fill(&desc);
-	if (smfi_register(desc) != MI_SUCCESS) {
-		fprintf(stderr, "smtptrace-milter: smfi_register failed\n");
+	if (start(&o, &cfg, have_user ? &user : NULL) < 0) {
+		const char *path = daemon_unix_path(cfg.socket);
+		if (path != NULL)
+			unlink(path);	/* ours if it is there: opensocket replaced any old one */
+		daemon_ready(1);
 		return 1;
 	}
-	smfi_settimeout(cfg.milter_timeout);
-	if (open_socket(&cfg, have_user, uid, gid) < 0)
-		return 1;
-	if (!o.foreground && daemonize() < 0) {
-		fprintf(stderr, "smtptrace-milter: cannot detach: %s\n", strerror(errno));
-		return 1;
-	}
-	if (cfg.pidfile[0] != '\0' && write_pidfile(cfg.pidfile) < 0)
-		return 1;
-	if (have_user && drop_privileges(user, uid, gid) < 0)
-		return 1;
-
 	log_msg(LOG_INFO, "starting smtptrace-milter %s on %s (header %s, log format %s)",
 		SMTPTRACE_VERSION, cfg.socket,
 		cfg.header_enable ? cfg.header_name : "off",
 		cfg.log_format == LOG_FORMAT_JSON ? "json" : "kv");
+	daemon_ready(0);
 	int rc = smfi_main();
-
-	const char *path = unix_path(cfg.socket);
-	if (path != NULL && unlink(path) != 0 && errno != ENOENT)
-		log_msg(LOG_WARNING, "cannot remove socket %s: %s", path, strerror(errno));
-	if (cfg.pidfile[0] != '\0')
-		unlink(cfg.pidfile);
+	clean_up(&cfg);
 	log_msg(LOG_INFO, "stopped");
 	log_close();
 	return rc == MI_SUCCESS ? 0 : 1;

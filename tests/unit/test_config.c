@@ -3,6 +3,8 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include <libconfig.h>
+
 #include "config.h"
 #include "tests.h"
 
@@ -31,6 +33,41 @@ test_shipped_file_is_defaults(void)
 	EXPECT_INT(config_load("conf/smtptrace.conf", true, &got, &errs), 0);
 	EXPECT_INT(errs.count, 0);
 	CU_ASSERT(memcmp(&got, &want, sizeof got) == 0);
+}
+
+/* conf/smtptrace.conf documents every key the parser knows. */
+static void
+test_shipped_file_has_every_key(void)
+{
+	config_t lc;
+
+	config_init(&lc);
+	CU_ASSERT_FATAL(config_read_file(&lc, "conf/smtptrace.conf") == CONFIG_TRUE);
+	for (size_t i = 0; i < config_key_count(); i++) {
+		if (config_lookup(&lc, config_key_name(i)) == NULL)
+			fprintf(stderr, "\nconf/smtptrace.conf lacks %s\n", config_key_name(i));
+		CU_ASSERT_PTR_NOT_NULL(config_lookup(&lc, config_key_name(i)));
+	}
+	config_destroy(&lc);
+}
+
+static void
+test_check_socket(void)
+{
+	static const struct { const char *spec; int want; } cases[] = {
+		{ "unix:/run/smtptrace/milter.sock", 0 }, { "local:/x", 0 }, { "/x", 0 },
+		{ "inet:8895@127.0.0.1", 0 }, { "inet:8895", 0 }, { "inet6:8895@[::1]", 0 },
+		{ "unix:x.sock", -1 }, { "inet:@127.0.0.1", -1 }, { "inet:0@h", -1 },
+		{ "inet:65536@h", -1 }, { "tcp:25", -1 }, { "", -1 },
+	};
+	char msg[256];
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		int got = config_check_socket(cases[i].spec, msg, sizeof msg);
+		if (got != cases[i].want)
+			fprintf(stderr, "\n%s: got %d, want %d\n", cases[i].spec, got, cases[i].want);
+		CU_ASSERT_EQUAL(got, cases[i].want);
+	}
 }
 
 static void
@@ -98,6 +135,10 @@ static const struct bad bad_cases[] = {
 	{ "header: { name = \"\"; };\n", "1: header.name: must not be empty" },
 	{ "header: { authserv_id = \"a b\"; };\n", "1: header.authserv_id: must be printable ASCII" },
 	{ "socket = \"tcp:25\";\n", "1: socket: \"tcp:25\" is not unix:/path" },
+	{ "socket = \"unix:run/x.sock\";\n", "1: socket: \"unix:run/x.sock\": a unix socket needs an absolute path" },
+	{ "socket = \"inet:99999@127.0.0.1\";\n", "1: socket: \"inet:99999@127.0.0.1\" is not unix:/path" },
+	{ "mta: {\n data_timeout = 5;\n timeout_tolerance = 5;\n};\n",
+	  "3: mta.timeout_tolerance: 5 must be less than mta.data_timeout (5)" },
 };
 
 static void
@@ -150,6 +191,8 @@ suite_config(void)
 	CU_pSuite s = CU_add_suite("config", NULL, NULL);
 	return s == NULL ||
 	       !CU_add_test(s, "shipped file equals the defaults", test_shipped_file_is_defaults) ||
+	       !CU_add_test(s, "shipped file documents every key", test_shipped_file_has_every_key) ||
+	       !CU_add_test(s, "socket specs", test_check_socket) ||
 	       !CU_add_test(s, "missing file", test_missing_default_file) ||
 	       !CU_add_test(s, "values are read", test_values) ||
 	       !CU_add_test(s, "errors name file and line", test_errors_name_file_and_line) ||

@@ -1,0 +1,43 @@
+/*
+ * NAME
+ *	daemon - start-up chores of a Unix daemon: user, pid file, detaching
+ * SYNOPSIS
+ *	daemon_lookup_user("smtptrace:smtptrace", &who, err, sizeof err);
+ *	daemon_detach(); ... daemon_ready(0);
+ * DESCRIPTION
+ *	Used by main.c only, before the first connection is served. Files
+ *	root writes on behalf of the service user are opened without
+ *	following symbolic links. daemon_detach forks; the parent waits until
+ *	the child says it is ready (or failed) and exits with that status, so
+ *	an init script sees a start-up failure. Functions return 0 or -1 and
+ *	fill err with a message.
+ */
+#ifndef SMTPTRACE_DAEMON_H
+#define SMTPTRACE_DAEMON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct daemon_user {
+	char  name[64];
+	uid_t uid;
+	gid_t gid;
+};
+
+int daemon_lookup_user(const char *spec, struct daemon_user *who, char *err,
+		       size_t errsize);
+int daemon_drop_privileges(const struct daemon_user *who, char *err,
+			   size_t errsize);
+/* Give a file root made (socket, pid file) to the service user. */
+int daemon_chown(const char *path, const struct daemon_user *who, char *err,
+		 size_t errsize);
+int daemon_write_pidfile(const char *path, char *err, size_t errsize);
+/* Fork into the background; returns in the child only. */
+int daemon_detach(char *err, size_t errsize);
+/* Tell the waiting parent (if any) how start-up ended: 0 ready, else failed. */
+void daemon_ready(int status);
+/* The file of a unix: or local: socket spec; NULL for inet sockets. */
+const char *daemon_unix_path(const char *socket_spec);
+
+#endif

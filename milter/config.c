@@ -164,79 +164,117 @@ list_choices(const struct choice *c, char *buf, size_t size)
 	}
 }
 
+/*
+ * Each parse_* converts a setting already known to be of the right type,
+ * stores it at dst, or returns the message of what is wrong with it.
+ */
+typedef const char *(*parse_fn)(const struct key_spec *k,
+				const config_setting_t *st, void *dst,
+				char *msg, size_t size);
+
+static const char *
+parse_string(const struct key_spec *k, const config_setting_t *st, void *dst,
+	     char *msg, size_t size)
+{
+	const char *v = config_setting_get_string(st);
+	size_t len = strlen(v);
+
+	if (len >= k->size) {
+		snprintf(msg, size, "longer than %zu bytes", k->size - 1);
+		return msg;
+	}
+	memcpy(dst, v, len + 1);
+	return NULL;
+}
+
+static const char *
+parse_int(const struct key_spec *k, const config_setting_t *st, void *dst,
+	  char *msg, size_t size)
+{
+	long long v = config_setting_get_int64(st);
+
+	if (v < k->min || v > k->max) {
+		snprintf(msg, size, "%lld is out of range (%ld to %ld)", v, k->min, k->max);
+		return msg;
+	}
+	*(int *)dst = (int)v;
+	return NULL;
+}
+
+static const char *
+parse_octal(const struct key_spec *k, const config_setting_t *st, void *dst,
+	    char *msg, size_t size)
+{
+	const char *v = config_setting_get_string(st);
+	char *end;
+
+	errno = 0;
+	long n = strtol(v, &end, 8);
+	if (*v == '\0' || *end != '\0' || errno != 0 || n < k->min || n > k->max) {
+		snprintf(msg, size, "\"%.20s\" is not an octal number from %lo to %lo",
+			 v, k->min, k->max);
+		return msg;
+	}
+	*(int *)dst = (int)n;
+	return NULL;
+}
+
+static const char *
+parse_bool(const struct key_spec *k, const config_setting_t *st, void *dst,
+	   char *msg, size_t size)
+{
+	(void)k;
+	(void)msg;
+	(void)size;
+	*(bool *)dst = config_setting_get_bool(st) != 0;
+	return NULL;
+}
+
+static const char *
+parse_choice(const struct key_spec *k, const config_setting_t *st, void *dst,
+	     char *msg, size_t size)
+{
+	const char *v = config_setting_get_string(st);
+	char names[200];
+
+	for (const struct choice *c = k->choices; c->name; c++) {
+		if (strcmp(c->name, v) == 0) {
+			*(int *)dst = c->value;
+			return NULL;
+		}
+	}
+	list_choices(k->choices, names, sizeof names);
+	snprintf(msg, size, "\"%.60s\" is not one of: %s", v, names);
+	return msg;
+}
+
 /* Store one setting's value; report type and range errors. */
 static void
 set_value(const struct key_spec *k, const config_setting_t *st,
 	  struct config *cfg, const char *file, struct config_errors *errs)
 {
-	char *base = (char *)cfg + k->offset;
+	static const struct { int libconfig_type; parse_fn parse; } by_key[] = {
+		[KEY_STRING] = { CONFIG_TYPE_STRING, parse_string },
+		[KEY_INT] = { CONFIG_TYPE_INT, parse_int },
+		[KEY_BOOL] = { CONFIG_TYPE_BOOL, parse_bool },
+		[KEY_CHOICE] = { CONFIG_TYPE_STRING, parse_choice },
+		[KEY_OCTAL] = { CONFIG_TYPE_STRING, parse_octal },
+	};
 	int line = (int)config_setting_source_line(st);
 	int type = config_setting_type(st);
-	bool ok = (k->type == KEY_INT && (type == CONFIG_TYPE_INT ||
-					  type == CONFIG_TYPE_INT64)) ||
-		  (k->type == KEY_BOOL && type == CONFIG_TYPE_BOOL) ||
-		  ((k->type == KEY_STRING || k->type == KEY_CHOICE ||
-		    k->type == KEY_OCTAL) && type == CONFIG_TYPE_STRING);
+	char msg[200];
 
-	if (!ok) {
+	if (type == CONFIG_TYPE_INT64)
+		type = CONFIG_TYPE_INT;
+	if (type != by_key[k->type].libconfig_type) {
 		add_error(errs, file, line, "%s: expected %s", k->path,
 			  type_word(k->type));
 		return;
 	}
-	switch (k->type) {
-	case KEY_STRING: {
-		const char *v = config_setting_get_string(st);
-		if (strlen(v) >= k->size) {
-			add_error(errs, file, line, "%s: longer than %zu bytes",
-				  k->path, k->size - 1);
-			return;
-		}
-		memcpy(base, v, strlen(v) + 1);
-		break;
-	}
-	case KEY_INT: {
-		long long v = config_setting_get_int64(st);
-		if (v < k->min || v > k->max) {
-			add_error(errs, file, line,
-				  "%s: %lld is out of range (%ld to %ld)",
-				  k->path, v, k->min, k->max);
-			return;
-		}
-		*(int *)(void *)base = (int)v;
-		break;
-	}
-	case KEY_OCTAL: {
-		const char *v = config_setting_get_string(st);
-		char *end;
-		errno = 0;
-		long n = strtol(v, &end, 8);
-		if (*v == '\0' || *end != '\0' || errno != 0 || n < k->min || n > k->max) {
-			add_error(errs, file, line,
-				  "%s: \"%.20s\" is not an octal number from %lo to %lo",
-				  k->path, v, k->min, k->max);
-			return;
-		}
-		*(int *)(void *)base = (int)n;
-		break;
-	}
-	case KEY_BOOL:
-		*(bool *)(void *)base = config_setting_get_bool(st) != 0;
-		break;
-	case KEY_CHOICE: {
-		const char *v = config_setting_get_string(st);
-		for (const struct choice *c = k->choices; c->name; c++) {
-			if (strcmp(c->name, v) == 0) {
-				*(int *)(void *)base = c->value;
-				return;
-			}
-		}
-		char names[200];
-		list_choices(k->choices, names, sizeof names);
-		add_error(errs, file, line, "%s: \"%.60s\" is not one of: %s",
-			  k->path, v, names);
-		break;
-	}
-	}
+	const char *bad = by_key[k->type].parse(k, st, (char *)cfg + k->offset,
+						msg, sizeof msg);
+	if (bad != NULL)
+		add_error(errs, file, line, "%s: %s", k->path, bad);
 }
 
 static void

@@ -25,14 +25,18 @@ LIBCONFIG_CFLAGS = $(shell $(PKG_CONFIG) --cflags libconfig 2>/dev/null)
 LIBCONFIG_LIBS   = $(shell $(PKG_CONFIG) --libs libconfig 2>/dev/null || echo -lconfig)
 MILTER_LIBS      = -lmilter -lpthread
 CUNIT_LIBS       = $(shell $(PKG_CONFIG) --libs cunit 2>/dev/null || echo -lcunit)
+MHD_CFLAGS       = $(shell $(PKG_CONFIG) --cflags libmicrohttpd 2>/dev/null)
+MHD_LIBS         = $(shell $(PKG_CONFIG) --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
 
-ALL_CFLAGS = -std=c11 $(OPT) $(WARN) $(HARDEN) $(LIBCONFIG_CFLAGS) $(CFLAGS) -MMD -MP
+ALL_CFLAGS = -std=c11 $(OPT) $(WARN) $(HARDEN) $(LIBCONFIG_CFLAGS) $(MHD_CFLAGS) $(CFLAGS) -MMD -MP
 
 # Everything but main.c and mta.c (the libmilter seam) is shared with the tests.
 CORE_SRC = milter/sbuf.c milter/escape.c milter/session.c milter/outcome.c \
 	   milter/record.c milter/render.c milter/config.c milter/log.c \
-	   milter/callbacks.c milter/header.c milter/codes.c milter/reply.c
-MILTER_SRC = $(CORE_SRC) milter/mta.c milter/daemon.c milter/main.c
+	   milter/callbacks.c milter/header.c milter/codes.c milter/reply.c \
+	   milter/registry.c milter/watchdog.c milter/metrics.c milter/expose.c
+MILTER_SRC = $(CORE_SRC) milter/mta.c milter/daemon.c milter/httpd.c milter/textfile.c \
+	     milter/main.c
 EXPLAIN_SRC = milter/sbuf.c milter/escape.c milter/codes.c milter/reply.c milter/explain.c
 UNIT_SRC = $(wildcard tests/unit/*.c)
 
@@ -46,7 +50,7 @@ UNIT_BIN   = $(BUILD)/unit-tests
 EXPLAIN_BIN = $(BUILD)/smtptrace-explain
 
 # Debian packages: to build, to run the tests and the demo.
-DEPS_BUILD = gcc make pkg-config libmilter-dev libconfig-dev
+DEPS_BUILD = gcc make pkg-config libmilter-dev libconfig-dev libmicrohttpd-dev
 DEPS_TEST  = libcunit1-dev postfix swaks python3 procps
 DEPS_BENCH = pflogsumm time
 
@@ -56,7 +60,7 @@ DEPS_BENCH = pflogsumm time
 all: $(MILTER_BIN) $(EXPLAIN_BIN)
 
 $(MILTER_BIN): $(MILTER_OBJ)
-	$(CC) $(ALL_CFLAGS) $(LDHARDEN) -o $@ $^ $(LIBCONFIG_LIBS) $(MILTER_LIBS) $(LDFLAGS)
+	$(CC) $(ALL_CFLAGS) $(LDHARDEN) -o $@ $^ $(LIBCONFIG_LIBS) $(MHD_LIBS) $(MILTER_LIBS) $(LDFLAGS)
 
 $(EXPLAIN_BIN): $(EXPLAIN_OBJ)
 	$(CC) $(ALL_CFLAGS) $(LDHARDEN) -o $@ $^ -lpthread $(LDFLAGS)

@@ -19,6 +19,7 @@
 #include "escape.h"
 #include "header.h"
 #include "log.h"
+#include "metrics.h"
 #include "mta.h"
 #include "outcome.h"
 #include "record.h"
@@ -44,11 +45,13 @@
  */
 
 static const struct config *cfg;
+static struct registry *registry;
 
 void
-callbacks_init(const struct config *config)
+callbacks_init(const struct config *config, struct registry *reg)
 {
 	cfg = config;
+	registry = reg;
 }
 
 static sfsistat
@@ -95,6 +98,7 @@ cb_session_new(SMFICTX *ctx)
 		log_degraded(DEGRADED_NO_SESSION, "setpriv");
 		return NULL;
 	}
+	metrics_connection_open();
 	return s;
 }
 
@@ -117,6 +121,32 @@ take_queue_id(SMFICTX *ctx, struct txn *t)
 	txn_set_queue_id(t, mta_getsymval(ctx, "i"));
 }
 
+/* DATA: watch for a stall until the content comes or the transaction ends. */
+static void
+start_watching(struct session *s, int64_t now)
+{
+	struct stall_view *v = &s->txn.stall.view;
+
+	if (registry == NULL)
+		return;
+	text_copy(v->session, sizeof v->session, s->id);
+	v->txn = s->txn.seq;
+	text_copy(v->queue_id, sizeof v->queue_id, s->txn.queue_id);
+	record_client(s, v->client, sizeof v->client);
+	text_copy(v->helo, sizeof v->helo, s->helo);
+	text_copy(v->sender, sizeof v->sender, s->txn.sender);
+	v->rcpt = s->txn.rcpt_accepted;
+	if (registry_add(registry, &s->txn.stall, now) != 0)
+		log_degraded(DEGRADED_REGISTRY_FULL, s->id);
+}
+
+static void
+stop_watching(struct session *s)
+{
+	if (registry != NULL && s->txn.stall.registered)
+		s->txn.stall_warnings = registry_remove(registry, &s->txn.stall);
+}
+
 /* End the open transaction at end_ms: decide, log, forget. */
 static void
 txn_finish(struct session *s, int64_t end_ms)
@@ -125,9 +155,11 @@ txn_finish(struct session *s, int64_t end_ms)
 		.data_timeout_ms = (int64_t)cfg->mta_data_timeout * 1000,
 		.tolerance_ms = (int64_t)cfg->mta_timeout_tolerance * 1000,
 	};
-	enum outcome o = outcome_decide(&s->txn, end_ms, &limits);
 	struct record rec;
 
+	stop_watching(s);
+	enum outcome o = outcome_decide(&s->txn, end_ms, &limits);
+	metrics_transaction(&s->txn, o, end_ms, s->connect_at);
 	record_txn(&rec, s, o, end_ms);
 	log_record(&rec, cfg->log_format);
 	txn_end(&s->txn);
@@ -248,6 +280,8 @@ cb_envrcpt(SMFICTX *ctx, char **argv)
 			status = "?";
 	}
 	txn_rcpt(&s->txn, argv ? argv[0] : NULL, status, text, mta_now_ms());
+	if (status != NULL)
+		metrics_rejected(status);
 	take_queue_id(ctx, &s->txn);
 	debug_event(s, status ? "rcpt-rejected" : "rcpt");
 	return reply(s, SMFIP_NR_RCPT);
@@ -260,8 +294,10 @@ cb_data(SMFICTX *ctx)
 
 	if (s == NULL || !s->txn.active)
 		return reply(s, SMFIP_NR_DATA);
-	txn_data(&s->txn, mta_now_ms());
+	int64_t now = mta_now_ms();
+	txn_data(&s->txn, now);
 	take_queue_id(ctx, &s->txn);
+	start_watching(s, now);
 	debug_event(s, "data");
 	return reply(s, SMFIP_NR_DATA);
 }
@@ -273,6 +309,7 @@ cb_header(SMFICTX *ctx, char *name, char *value)
 
 	if (s == NULL || !s->txn.active)
 		return reply(s, SMFIP_NR_HDR);
+	stop_watching(s);
 	txn_header(&s->txn, name, value, cfg->header_name, mta_now_ms());
 	return reply(s, SMFIP_NR_HDR);
 }
@@ -284,6 +321,7 @@ cb_eoh(SMFICTX *ctx)
 
 	if (s == NULL || !s->txn.active)
 		return reply(s, SMFIP_NR_EOH);
+	stop_watching(s);
 	txn_eoh(&s->txn, mta_now_ms());
 	take_queue_id(ctx, &s->txn);
 	debug_event(s, "eoh");
@@ -298,6 +336,7 @@ cb_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
 	(void)chunk;
 	if (s == NULL || !s->txn.active)
 		return reply(s, SMFIP_NR_BODY);
+	stop_watching(s);
 	txn_body(&s->txn, len, mta_now_ms());
 	return reply(s, SMFIP_NR_BODY);
 }
@@ -310,6 +349,7 @@ cb_eom(SMFICTX *ctx)
 
 	if (s == NULL || !s->txn.active)
 		return SMFIS_CONTINUE;
+	stop_watching(s);
 	txn_mark(&s->txn, PHASE_EOM, now);
 	take_queue_id(ctx, &s->txn);
 	debug_event(s, "eom");
@@ -352,6 +392,7 @@ cb_close(SMFICTX *ctx)
 	}
 	mta_setpriv(ctx, NULL);
 	session_free(s);
+	metrics_connection_close();
 	return SMFIS_CONTINUE;
 }
 

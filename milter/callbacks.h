@@ -17,9 +17,13 @@
 #include <libmilter/mfapi.h>
 
 #include "config.h"
+#include "registry.h"
 
-/* cfg must stay valid and unchanged while the milter runs. */
-void callbacks_init(const struct config *cfg);
+/*
+ * cfg must stay valid and unchanged while the milter runs; reg (may be
+ * NULL: no stall watching) must outlive every connection.
+ */
+void callbacks_init(const struct config *cfg, struct registry *reg);
 void callbacks_fill(struct smfiDesc *desc);
 
 sfsistat cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,

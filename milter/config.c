@@ -8,6 +8,7 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <libconfig.h>
@@ -75,9 +76,14 @@ static const struct key_spec keys[] = {
 	{ BOOL("header.explain", header_explain) },
 	{ INT("mta.data_timeout", mta_data_timeout, 1, 86400) },
 	{ INT("mta.timeout_tolerance", mta_timeout_tolerance, 0, 3600) },
+	{ INT("stall.warn_after", stall_warn_after, 1, 86400) },
+	{ INT("stall.repeat_every", stall_repeat_every, 0, 86400) },
+	{ STR("metrics.textfile", metrics_textfile) },
+	{ INT("metrics.textfile_interval", metrics_textfile_interval, 1, 3600) },
+	{ STR("metrics.http_listen", metrics_http_listen) },
 };
 
-static const char *const groups[] = { "log", "header", "mta" };
+static const char *const groups[] = { "log", "header", "mta", "stall", "metrics" };
 
 void
 config_defaults(struct config *cfg)
@@ -93,6 +99,9 @@ config_defaults(struct config *cfg)
 	text_copy(cfg->header_name, sizeof cfg->header_name, "X-SMTP-Trace");
 	cfg->mta_data_timeout = 300;
 	cfg->mta_timeout_tolerance = 2;
+	cfg->stall_warn_after = 30;
+	cfg->stall_repeat_every = 60;
+	cfg->metrics_textfile_interval = 15;
 }
 
 static void
@@ -332,6 +341,16 @@ validate(const struct config *cfg, const config_t *lc, const char *file,
 	if (config_check_socket(cfg->socket, msg, sizeof msg) < 0)
 		add_error(errs, file, st ? (int)config_setting_source_line(st) : 0,
 			  "socket: %s", msg);
+	st = config_lookup(lc, "metrics.http_listen");
+	if (cfg->metrics_http_listen[0] != '\0' &&
+	    config_parse_listen(cfg->metrics_http_listen, NULL, msg, sizeof msg) < 0)
+		add_error(errs, file, st ? (int)config_setting_source_line(st) : 0,
+			  "metrics.http_listen: %s", msg);
+	st = config_lookup(lc, "metrics.textfile");
+	if (cfg->metrics_textfile[0] != '\0' && cfg->metrics_textfile[0] != '/')
+		add_error(errs, file, st ? (int)config_setting_source_line(st) : 0,
+			  "metrics.textfile: \"%.100s\" must be an absolute path",
+			  cfg->metrics_textfile);
 	if (cfg->mta_timeout_tolerance >= cfg->mta_data_timeout) {
 		st = config_lookup(lc, "mta.timeout_tolerance");
 		add_error(errs, file, st ? (int)config_setting_source_line(st) : 0,
@@ -347,6 +366,53 @@ validate(const struct config *cfg, const config_t *lc, const char *file,
 			break;
 		}
 	}
+}
+
+int
+config_parse_listen(const char *spec, struct sockaddr_storage *ss, char *msg,
+		    size_t size)
+{
+	char host[64];
+	const char *colon;
+	struct sockaddr_storage tmp;
+
+	if (ss == NULL)
+		ss = &tmp;
+	memset(ss, 0, sizeof *ss);
+	if (spec[0] == '[') {
+		const char *end = strchr(spec, ']');
+		if (end == NULL || end[1] != ':' || (size_t)(end - spec - 1) >= sizeof host)
+			goto bad;
+		memcpy(host, spec + 1, (size_t)(end - spec - 1));
+		host[end - spec - 1] = '\0';
+		colon = end + 1;
+	} else {
+		colon = strrchr(spec, ':');
+		if (colon == NULL || (size_t)(colon - spec) >= sizeof host)
+			goto bad;
+		memcpy(host, spec, (size_t)(colon - spec));
+		host[colon - spec] = '\0';
+	}
+	char *end;
+	long port = strtol(colon + 1, &end, 10);
+	if (colon[1] == '\0' || *end != '\0' || port < 1 || port > 65535)
+		goto bad;
+	struct sockaddr_in *in = (struct sockaddr_in *)(void *)ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)(void *)ss;
+	if (inet_pton(AF_INET, host, &in->sin_addr) == 1) {
+		in->sin_family = AF_INET;
+		in->sin_port = htons((uint16_t)port);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)port);
+		return 0;
+	}
+bad:
+	snprintf(msg, size, "\"%.60s\" is not address:port (127.0.0.1:9754, [::1]:9754)",
+		 spec);
+	return -1;
 }
 
 int

@@ -43,6 +43,13 @@ struct config {
 
 	int  mta_data_timeout;		/* seconds */
 	int  mta_timeout_tolerance;	/* seconds */
+
+	int  stall_warn_after;		/* seconds */
+	int  stall_repeat_every;	/* seconds; 0: once */
+
+	char metrics_textfile[CONFIG_STR_MAX];	/* "" = off */
+	int  metrics_textfile_interval;	/* seconds */
+	char metrics_http_listen[64];	/* "host:port", "[v6]:port"; "" = off */
 };
 
 struct config_errors {
@@ -59,6 +66,13 @@ int config_load(const char *path, bool must_exist, struct config *cfg,
 		struct config_errors *errs);
 /* A socket spec libmilter takes (absolute unix path); 0, or -1 and msg. */
 int config_check_socket(const char *spec, char *msg, size_t size);
+/*
+ * "127.0.0.1:9754" or "[::1]:9754" (numeric only: no DNS at start-up)
+ * to an address; ss may be NULL to only check. 0, or -1 and msg.
+ */
+struct sockaddr_storage;
+int config_parse_listen(const char *spec, struct sockaddr_storage *ss,
+			char *msg, size_t size);
 /* Fill values that depend on the machine (authserv-id: the host name). */
 void config_resolve(struct config *cfg);
 /* The keys the file may hold, "group.key" (for checks and documentation). */

@@ -29,6 +29,7 @@ static const char *const degraded_names[DEGRADED__COUNT] = {
 	[DEGRADED_HEADER_EDIT] = "header edit refused by the MTA",
 	[DEGRADED_LOG_CUT] = "record longer than a log line",
 	[DEGRADED_HEADER_CUT] = "header longer than its buffer (a short one was added)",
+	[DEGRADED_REGISTRY_FULL] = "no memory to watch a transaction in DATA for stalls",
 };
 
 static void
@@ -117,6 +118,21 @@ log_record(const struct record *r, int format)
 	if (sb.overflow)
 		log_degraded(DEGRADED_LOG_CUT, r->queue_id);
 	emit(LOG_INFO, line);
+}
+
+static const char *const degraded_labels[DEGRADED__COUNT] = {
+	[DEGRADED_NO_MEMORY] = "no-memory",
+	[DEGRADED_NO_SESSION] = "no-session",
+	[DEGRADED_HEADER_EDIT] = "header-edit",
+	[DEGRADED_LOG_CUT] = "log-cut",
+	[DEGRADED_HEADER_CUT] = "header-cut",
+	[DEGRADED_REGISTRY_FULL] = "registry-full",
+};
+
+const char *
+log_degraded_name(enum degraded kind)
+{
+	return (unsigned)kind < DEGRADED__COUNT ? degraded_labels[kind] : "unknown";
 }
 
 void

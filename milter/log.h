@@ -26,6 +26,7 @@ enum degraded {
 	DEGRADED_HEADER_EDIT,	/* the MTA refused a header change */
 	DEGRADED_LOG_CUT,	/* a record did not fit the line buffer */
 	DEGRADED_HEADER_CUT,	/* the header did not fit: a short one went in */
+	DEGRADED_REGISTRY_FULL,	/* no memory to watch a transaction in DATA */
 	DEGRADED__COUNT
 };
 
@@ -42,5 +43,7 @@ void log_record(const struct record *r, int format);
 /* Count a failure that made the milter observe less; log the first of each kind. */
 void log_degraded(enum degraded kind, const char *detail);
 unsigned long log_degraded_count(enum degraded kind);
+/* Its metric label, e.g. "no-memory". */
+const char *log_degraded_name(enum degraded kind);
 
 #endif

@@ -10,6 +10,7 @@
  *	connection is served. See smtptrace-milter(8).
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,9 +24,21 @@
 #include "config.h"
 #include "daemon.h"
 #include "escape.h"
+#include "httpd.h"
 #include "log.h"
 #include "mta.h"
+#include "registry.h"
+#include "textfile.h"
 #include "version.h"
+#include "watchdog.h"
+
+/* The threads beside libmilter's, and what they share. */
+struct services {
+	struct registry registry;
+	struct watchdog watchdog;
+	struct httpd    httpd;
+	struct textfile textfile;
+};
 
 struct options {
 	const char *config_file;
@@ -142,12 +155,12 @@ open_socket(const struct config *cfg, const struct daemon_user *who)
 /* Everything between the configuration and the main loop. */
 static int
 start(const struct options *o, const struct config *cfg,
-      const struct daemon_user *who)
+      const struct daemon_user *who, struct services *sv)
 {
 	char err[300];
 	struct smfiDesc desc;
 
-	callbacks_init(cfg);
+	callbacks_init(cfg, &sv->registry);
 	callbacks_fill(&desc);
 	if (smfi_register(desc) != MI_SUCCESS) {
 		fprintf(stderr, "smtptrace-milter: smfi_register failed\n");
@@ -171,6 +184,54 @@ failed:
 	return -1;
 }
 
+/*
+ * The threads beside libmilter's. First block the signals libmilter's own
+ * signal thread waits for: a thread started before smfi_main would
+ * otherwise take SIGTERM and die with the default action.
+ */
+static int
+start_services(const struct config *cfg, struct services *sv)
+{
+	sigset_t set;
+	char err[300];
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGUSR2);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if (watchdog_start(&sv->watchdog, &sv->registry, watchdog_report,
+			   cfg) != 0) {
+		fprintf(stderr, "smtptrace-milter: cannot start the stall watchdog\n");
+		return -1;
+	}
+	if (cfg->metrics_http_listen[0] != '\0' &&
+	    httpd_start(&sv->httpd, cfg->metrics_http_listen, &sv->registry, err,
+			sizeof err) != 0) {
+		fprintf(stderr, "smtptrace-milter: metrics.http_listen: %s\n", err);
+		log_msg(LOG_ERR, "metrics.http_listen: %s", err);
+		return -1;
+	}
+	if (cfg->metrics_textfile[0] != '\0' &&
+	    textfile_start(&sv->textfile, cfg->metrics_textfile,
+			   cfg->metrics_textfile_interval, &sv->registry) != 0) {
+		fprintf(stderr, "smtptrace-milter: cannot start the metrics file writer\n");
+		return -1;
+	}
+	return 0;
+}
+
+static void
+stop_services(struct services *sv)
+{
+	textfile_stop(&sv->textfile);
+	httpd_stop(&sv->httpd);
+	watchdog_stop(&sv->watchdog);
+}
+
 static void
 clean_up(const struct config *cfg)
 {
@@ -187,6 +248,7 @@ int
 main(int argc, char **argv)
 {
 	static struct config cfg;	/* the snapshot every callback reads */
+	static struct services sv;
 	struct daemon_user user;
 	struct options o;
 	char err[300];
@@ -205,19 +267,32 @@ main(int argc, char **argv)
 	}
 
 	log_open(cfg.log_ident, cfg.log_facility, o.foreground, cfg.log_verbose);
-	if (start(&o, &cfg, have_user ? &user : NULL) < 0) {
+	if (registry_init(&sv.registry, (int64_t)cfg.stall_warn_after * 1000,
+			  (int64_t)cfg.stall_repeat_every * 1000) != 0) {
+		fprintf(stderr, "smtptrace-milter: cannot set up the stall registry\n");
+		return 1;
+	}
+	if (start(&o, &cfg, have_user ? &user : NULL, &sv) < 0 ||
+	    start_services(&cfg, &sv) < 0) {
+		stop_services(&sv);
 		const char *path = daemon_unix_path(cfg.socket);
 		if (path != NULL)
 			unlink(path);	/* ours if it is there: opensocket replaced any old one */
 		daemon_ready(1);
 		return 1;
 	}
-	log_msg(LOG_INFO, "starting smtptrace-milter %s on %s (header %s, log format %s)",
+	log_msg(LOG_INFO, "starting smtptrace-milter %s on %s (header %s, log format %s, "
+		"stall warning after %d s, metrics %s%s%s)",
 		SMTPTRACE_VERSION, cfg.socket,
 		cfg.header_enable ? cfg.header_name : "off",
-		cfg.log_format == LOG_FORMAT_JSON ? "json" : "kv");
+		cfg.log_format == LOG_FORMAT_JSON ? "json" : "kv", cfg.stall_warn_after,
+		cfg.metrics_http_listen[0] ? cfg.metrics_http_listen : "",
+		cfg.metrics_http_listen[0] && cfg.metrics_textfile[0] ? " and " : "",
+		cfg.metrics_textfile[0] ? cfg.metrics_textfile :
+		(cfg.metrics_http_listen[0] ? "" : "off"));
 	daemon_ready(0);
 	int rc = smfi_main();
+	stop_services(&sv);
 	clean_up(&cfg);
 	log_msg(LOG_INFO, "stopped");
 	log_close();

@@ -43,8 +43,8 @@ add_timeline(struct record *r)
 	};
 }
 
-static void
-format_client(struct record *r, const struct session *s)
+void
+record_client(const struct session *s, char *buf, size_t size)
 {
 	struct sbuf sb;
 	const char *name = s->client_name;
@@ -52,11 +52,17 @@ format_client(struct record *r, const struct session *s)
 	/* libmilter passes "[addr]" when the MTA has no name for the client */
 	if (name[0] == '\0' || name[0] == '[')
 		name = "unknown";
-	sbuf_init(&sb, r->client, sizeof r->client);
+	sbuf_init(&sb, buf, size);
 	sbuf_printf(&sb, "%s[%s]", name,
 		    s->client_addr[0] ? s->client_addr : "local");
 	if (s->client_port != 0)
 		sbuf_printf(&sb, ":%u", s->client_port);
+}
+
+static void
+format_client(struct record *r, const struct session *s)
+{
+	record_client(s, r->client, sizeof r->client);
 }
 
 static void
@@ -195,6 +201,10 @@ record_txn(struct record *r, const struct session *s, enum outcome o,
 	}
 	if (t->at[PHASE_MAIL] >= 0)
 		add_num(r, "duration_ms", end_ms - t->at[PHASE_MAIL], 0);
+	if (t->stall_warnings > 0) {
+		add_text(r, "stalled", "yes", 0);
+		add_num(r, "stall_warnings", t->stall_warnings, 0);
+	}
 	add_text(r, "explain", outcome_explain(o), FIELD_EXPLAIN);
 }
 
@@ -216,6 +226,27 @@ record_conn(struct record *r, const struct session *s, int64_t now_ms)
 	add_num(r, "txns", s->txn_count, 0);
 	add_num(r, "unknown_cmds", s->unknown_cmds, 0);
 	add_num(r, "duration_ms", now_ms - s->connect_at, 0);
+}
+
+void
+record_stall(struct record *r, const struct stall_view *v)
+{
+	record_reset(r);
+	if (v->queue_id[0] != '\0')
+		r->queue_id = v->queue_id;
+	add_text(r, "kind", "stall", FIELD_LOG_ONLY);
+	add_text(r, "session", v->session, 0);
+	add_num(r, "txn", v->txn, 0);
+	add_text(r, "client", v->client, 0);
+	if (v->helo[0] != '\0')
+		add_text(r, "helo", v->helo, 0);
+	add_text(r, "from", v->sender, 0);
+	add_num(r, "rcpt", v->rcpt, 0);
+	add_num(r, "in_data_ms", v->in_data_ms, 0);
+	add_num(r, "warning", v->warnings, 0);
+	add_text(r, "explain", "the client got 354 and has not finished the message: "
+		 "the upload is stalled or very slow; the MTA hears nothing until the final "
+		 "dot and gives up at its data timeout (421 4.4.2)", 0);
 }
 
 const struct field *

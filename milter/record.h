@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "outcome.h"
+#include "registry.h"
 #include "session.h"
 
 #define RECORD_FIELDS_MAX	32
@@ -63,6 +64,11 @@ struct record {
 void record_txn(struct record *r, const struct session *s, enum outcome o,
 		int64_t end_ms);
 void record_conn(struct record *r, const struct session *s, int64_t now_ms);
+/* A stall warning (the watchdog's copy of a transaction in DATA). */
+void record_stall(struct record *r, const struct stall_view *v);
+
+/* "name[addr]:port" of the session's client, "unknown" for no name. */
+void record_client(const struct session *s, char *buf, size_t size);
 
 /* A field by key, or NULL (for tests and callers that need one value). */
 const struct field *record_get(const struct record *r, const char *key);

@@ -21,6 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "registry.h"
+
 #define SESSION_ID_LEN		16	/* hex digits */
 #define SESSION_NAME_MAX	256	/* client name, HELO name (with NUL) */
 #define SESSION_ADDR_MAX	256	/* envelope addresses */
@@ -65,6 +67,8 @@ struct txn {
 	unsigned  own_headers;		/* incoming copies of our header name */
 	uint64_t  header_bytes;
 	uint64_t  body_bytes;
+	struct stall_entry stall;	/* watched while in DATA (registry.h) */
+	unsigned  stall_warnings;	/* stall warnings it got, once out of DATA */
 };
 
 struct session {

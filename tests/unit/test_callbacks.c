@@ -36,7 +36,7 @@ setup(void)
 	cfg.mta_data_timeout = 5;
 	cfg.mta_timeout_tolerance = 1;
 	log_set_sink(capture);
-	callbacks_init(&cfg);
+	callbacks_init(&cfg, NULL);
 	return 0;
 }
 

@@ -1,0 +1,106 @@
+/*
+ * NAME
+ *	expose - what the HTTP listener and the text file serve, as text
+ * DESCRIPTION
+ *	See expose.h. Which threads: the HTTP and text-file threads.
+ */
+#include "expose.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+
+#include "escape.h"
+#include "metrics.h"
+#include "sbuf.h"
+
+#define EXPOSE_FIRST_SIZE	(64 * 1024)
+#define EXPOSE_MAX_SIZE		(64 * 1024 * 1024)
+#define EXPOSE_MAX_ROWS		100000	/* transactions listed at most */
+
+typedef void (*render_fn)(struct sbuf *sb, void *arg);
+
+/* Render into a buffer that grows until the output fits. */
+static char *
+render_alloc(render_fn render, void *arg, size_t first, size_t *len)
+{
+	for (size_t size = first; size <= EXPOSE_MAX_SIZE; size *= 4) {
+		char *buf = malloc(size);
+		struct sbuf sb;
+
+		if (buf == NULL)
+			return NULL;
+		sbuf_init(&sb, buf, size);
+		render(&sb, arg);
+		if (!sb.overflow) {
+			*len = sb.len;
+			return buf;
+		}
+		free(buf);
+	}
+	return NULL;
+}
+
+static void
+render_metrics(struct sbuf *sb, void *arg)
+{
+	metrics_render(sb, arg);
+}
+
+char *
+expose_metrics(struct registry *reg, size_t *len)
+{
+	return render_alloc(render_metrics, reg, EXPOSE_FIRST_SIZE, len);
+}
+
+struct rows {
+	struct stall_view *v;
+	size_t n;
+	int64_t now_ms;
+};
+
+static void
+render_rows(struct sbuf *sb, void *arg)
+{
+	const struct rows *rows = arg;
+
+	sbuf_printf(sb, "{\"now_ms\":%" PRId64 ",\"count\":%zu,\"transactions\":[",
+		    rows->now_ms, rows->n);
+	for (size_t i = 0; i < rows->n; i++) {
+		const struct stall_view *v = &rows->v[i];
+		sbuf_puts(sb, i ? ",\n{\"session\":" : "\n{\"session\":");
+		escape_json(sb, v->session, sizeof v->session);
+		sbuf_printf(sb, ",\"txn\":%u,\"queue_id\":", v->txn);
+		if (v->queue_id[0] != '\0')
+			escape_json(sb, v->queue_id, sizeof v->queue_id);
+		else
+			sbuf_puts(sb, "null");
+		sbuf_puts(sb, ",\"client\":");
+		escape_json(sb, v->client, sizeof v->client);
+		sbuf_puts(sb, ",\"helo\":");
+		escape_json(sb, v->helo, sizeof v->helo);
+		sbuf_puts(sb, ",\"from\":");
+		escape_json(sb, v->sender, sizeof v->sender);
+		sbuf_printf(sb, ",\"rcpt\":%u,\"phase\":\"data\",\"seconds_in_phase\":%.3f,"
+			    "\"stalled\":%s,\"warnings\":%u}",
+			    v->rcpt, (double)v->in_data_ms / 1000.0,
+			    v->warnings > 0 ? "true" : "false", v->warnings);
+	}
+	sbuf_puts(sb, "]}\n");
+}
+
+char *
+expose_transactions(struct registry *reg, int64_t now_ms, size_t *len)
+{
+	size_t in_data, stalled;
+	struct rows rows = { .now_ms = now_ms };
+
+	registry_counts(reg, &in_data, &stalled);
+	size_t room = in_data + 16 < EXPOSE_MAX_ROWS ? in_data + 16 : EXPOSE_MAX_ROWS;
+	rows.v = malloc(room * sizeof *rows.v);
+	if (rows.v == NULL)
+		return NULL;
+	rows.n = registry_snapshot(reg, now_ms, rows.v, room);
+	char *out = render_alloc(render_rows, &rows, 1024 + rows.n * 700, len);
+	free(rows.v);
+	return out;
+}

@@ -1,0 +1,113 @@
+/*
+ * NAME
+ *	httpd - /metrics and /transactions over HTTP (libmicrohttpd)
+ * DESCRIPTION
+ *	See httpd.h. Which thread: libmicrohttpd's internal polling thread.
+ */
+#include "httpd.h"
+
+#include <errno.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "config.h"
+#include "expose.h"
+
+static enum MHD_Result
+respond(struct MHD_Connection *c, unsigned status, char *body, size_t len,
+	const char *type)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(len, body,
+								 MHD_RESPMEM_MUST_FREE);
+	if (r == NULL) {
+		free(body);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, "Content-Type", type);
+	MHD_add_response_header(r, "Cache-Control", "no-store");
+	enum MHD_Result ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result
+respond_text(struct MHD_Connection *c, unsigned status, const char *text)
+{
+	size_t len = strlen(text);
+	char *body = malloc(len + 1);
+
+	if (body == NULL)
+		return MHD_NO;
+	memcpy(body, text, len + 1);
+	return respond(c, status, body, len, "text/plain; charset=utf-8");
+}
+
+static enum MHD_Result
+handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+       const char *version, const char *upload_data, size_t *upload_data_size,
+       void **con_cls)
+{
+	struct httpd *h = cls;
+	size_t len = 0;
+	char *body;
+
+	(void)version;
+	(void)upload_data;
+	(void)upload_data_size;
+	(void)con_cls;
+	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+		return respond_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "GET only\n");
+	if (strcmp(url, "/metrics") == 0) {
+		if ((body = expose_metrics(h->reg, &len)) == NULL)
+			return respond_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "no memory\n");
+		return respond(c, MHD_HTTP_OK, body, len, "text/plain; version=0.0.4; charset=utf-8");
+	}
+	if (strcmp(url, "/transactions") == 0) {
+		body = expose_transactions(h->reg, registry_clock_ms(), &len);
+		if (body == NULL)
+			return respond_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "no memory\n");
+		return respond(c, MHD_HTTP_OK, body, len, "application/json");
+	}
+	return respond_text(c, MHD_HTTP_NOT_FOUND,
+			    "smtptrace: try /metrics or /transactions\n");
+}
+
+int
+httpd_start(struct httpd *h, const char *listen, struct registry *reg,
+	    char *err, size_t errsize)
+{
+	struct sockaddr_storage ss;
+
+	h->reg = reg;
+	h->daemon = NULL;
+	if (config_parse_listen(listen, &ss, err, errsize) < 0)
+		return -1;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL;
+	if (ss.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	uint16_t port = ss.ss_family == AF_INET6
+		? ntohs(((struct sockaddr_in6 *)(void *)&ss)->sin6_port)
+		: ntohs(((struct sockaddr_in *)(void *)&ss)->sin_port);
+	h->daemon = MHD_start_daemon(flags, port, NULL, NULL, handle, h,
+				     MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+				     MHD_OPTION_CONNECTION_LIMIT, 32U,
+				     MHD_OPTION_CONNECTION_TIMEOUT, 10U,
+				     MHD_OPTION_END);
+	if (h->daemon == NULL) {
+		snprintf(err, errsize, "cannot listen on %s: %s", listen, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+void
+httpd_stop(struct httpd *h)
+{
+	if (h->daemon != NULL)
+		MHD_stop_daemon(h->daemon);
+	h->daemon = NULL;
+}

@@ -1,0 +1,125 @@
+/*
+ * NAME
+ *	textfile - the metrics as a file, for node_exporter's textfile collector
+ * DESCRIPTION
+ *	See textfile.h. Which thread: its own.
+ */
+#include "textfile.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "expose.h"
+#include "log.h"
+
+int
+textfile_write(const char *path, struct registry *reg)
+{
+	char tmp[4096];
+	size_t len;
+	int n = snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+
+	if (n < 0 || (size_t)n >= sizeof tmp) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	char *body = expose_metrics(reg, &len);
+	if (body == NULL) {
+		errno = ENOMEM;
+		return -1;
+	}
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		free(body);
+		return -1;
+	}
+	ssize_t w = write(fd, body, len);
+	int saved = errno;
+	free(body);
+	if (w != (ssize_t)len || close(fd) != 0 || rename(tmp, path) != 0) {
+		if (w >= 0 && w != (ssize_t)len)
+			saved = EIO;
+		else if (errno != 0)
+			saved = errno;
+		unlink(tmp);
+		errno = saved;
+		return -1;
+	}
+	return 0;
+}
+
+static void
+write_logged(struct textfile *t)
+{
+	if (textfile_write(t->path, t->reg) == 0) {
+		t->last_errno = 0;
+		return;
+	}
+	if (errno != t->last_errno)
+		log_msg(LOG_WARNING, "cannot write metrics file %s: %s", t->path,
+			strerror(errno));
+	t->last_errno = errno;
+}
+
+static void *
+textfile_main(void *arg)
+{
+	struct textfile *t = arg;
+	struct timespec at;
+
+	clock_gettime(CLOCK_MONOTONIC, &at);
+	pthread_mutex_lock(&t->lock);
+	while (!t->stopping) {
+		pthread_mutex_unlock(&t->lock);
+		write_logged(t);
+		pthread_mutex_lock(&t->lock);
+		at.tv_sec += t->interval_s;
+		while (!t->stopping &&
+		       pthread_cond_timedwait(&t->wake, &t->lock, &at) != ETIMEDOUT)
+			;
+	}
+	pthread_mutex_unlock(&t->lock);
+	write_logged(t);	/* the last figures before stopping */
+	return NULL;
+}
+
+int
+textfile_start(struct textfile *t, const char *path, int interval_s,
+	       struct registry *reg)
+{
+	pthread_condattr_t attr;
+
+	memset(t, 0, sizeof *t);
+	t->path = path;
+	t->interval_s = interval_s;
+	t->reg = reg;
+	if (pthread_mutex_init(&t->lock, NULL) != 0)
+		return -1;
+	if (pthread_condattr_init(&attr) != 0 ||
+	    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) != 0 ||
+	    pthread_cond_init(&t->wake, &attr) != 0)
+		return -1;
+	pthread_condattr_destroy(&attr);
+	t->running = pthread_create(&t->thread, NULL, textfile_main, t) == 0;
+	return t->running ? 0 : -1;
+}
+
+void
+textfile_stop(struct textfile *t)
+{
+	if (!t->running)
+		return;
+	pthread_mutex_lock(&t->lock);
+	t->stopping = true;
+	pthread_cond_signal(&t->wake);
+	pthread_mutex_unlock(&t->lock);
+	pthread_join(t->thread, NULL);
+	t->running = false;
+	pthread_cond_destroy(&t->wake);
+	pthread_mutex_destroy(&t->lock);
+}

@@ -54,7 +54,7 @@ DEPS_BUILD = gcc make pkg-config libmilter-dev libconfig-dev libmicrohttpd-dev
 DEPS_TEST  = libcunit1-dev postfix swaks python3 procps
 DEPS_BENCH = pflogsumm time
 
-.PHONY: all deps deps-bench check unit cli e2e demo run install clean asan lint help \
+.PHONY: all deps deps-bench check unit cli e2e demo run install clean asan tsan lint help \
 	bench bench-explain install-packages
 
 all: $(MILTER_BIN) $(EXPLAIN_BIN)
@@ -106,6 +106,8 @@ e2e: $(MILTER_BIN)
 check: deps
 	$(MAKE) all $(UNIT_BIN)
 	$(MAKE) unit
+	$(MAKE) asan
+	$(MAKE) tsan
 	$(MAKE) cli
 	$(MAKE) e2e
 
@@ -127,6 +129,12 @@ asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \
 	  LDFLAGS="-fsanitize=address,undefined" unit
 
+# The unit suites under ThreadSanitizer: the registry and watchdog tests
+# run the real watchdog thread against writer and reader threads.
+tsan:
+	$(MAKE) BUILD=build-tsan OPT="-O1 -g -fsanitize=thread" LDFLAGS="-fsanitize=thread" \
+	  HARDEN="-fPIE" unit
+
 lint:
 	cppcheck --enable=warning,performance,portability --std=c11 --quiet \
 	  --error-exitcode=1 --suppress=missingIncludeSystem -D_GNU_SOURCE milter tests/unit
@@ -146,7 +154,7 @@ install: $(MILTER_BIN) $(EXPLAIN_BIN)
 	chmod 0644 $(DESTDIR)$(UNITDIR)/smtptrace.service
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-tsan
 
 help:
 	@echo "make           build $(MILTER_BIN)"
@@ -156,6 +164,7 @@ help:
 	@echo "make bench     benchmarks that print figures (smtptrace-explain vs pflogsumm)"
 	@echo "make run       the milter in the foreground on $(BUILD)/milter.sock"
 	@echo "make asan      unit tests under AddressSanitizer and UBSan"
+	@echo "make tsan      unit tests under ThreadSanitizer"
 	@echo "make lint      cppcheck"
 	@echo "make install   install (DESTDIR, PREFIX honoured)"
 

@@ -41,5 +41,7 @@ int suite_config(void);
 int suite_callbacks(void);
 int suite_codes(void);
 int suite_reply(void);
+int suite_registry(void);
+int suite_metrics(void);
 
 #endif

@@ -55,7 +55,7 @@ DEPS_TEST  = libcunit1-dev postfix swaks python3 procps
 DEPS_BENCH = pflogsumm time
 
 .PHONY: all deps deps-bench check unit cli e2e demo run install clean asan tsan lint help \
-	bench bench-explain install-packages
+	bench bench-explain bench-watchdog install-packages
 
 all: $(MILTER_BIN) $(EXPLAIN_BIN)
 
@@ -112,7 +112,13 @@ check: deps
 	$(MAKE) e2e
 
 # Figures, not pass/fail tests: run on a quiet machine.
-bench: bench-explain
+bench: bench-explain bench-watchdog
+
+bench-watchdog: $(BUILD)/bench-watchdog
+	$(BUILD)/bench-watchdog 1000
+
+$(BUILD)/bench-watchdog: $(BUILD)/tests/bench/bench_watchdog.o $(CORE_OBJ) $(BUILD)/milter/mta.o
+	$(CC) $(ALL_CFLAGS) $(LDHARDEN) -o $@ $^ $(LIBCONFIG_LIBS) $(MILTER_LIBS) $(LDFLAGS)
 
 bench-explain: deps-bench
 	$(MAKE) $(EXPLAIN_BIN)

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -22,6 +23,7 @@ textfile_write(const char *path, struct registry *reg)
 {
 	char tmp[4096];
 	size_t len;
+	int saved;
 	int n = snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
 
 	if (n < 0 || (size_t)n >= sizeof tmp) {
@@ -38,8 +40,17 @@ textfile_write(const char *path, struct registry *reg)
 		free(body);
 		return -1;
 	}
+	/* readable by the collector whatever the umask (the unit's is 0007) */
+	if (fchmod(fd, 0644) != 0) {
+		saved = errno;
+		close(fd);
+		unlink(tmp);
+		free(body);
+		errno = saved;
+		return -1;
+	}
 	ssize_t w = write(fd, body, len);
-	int saved = errno;
+	saved = errno;
 	free(body);
 	if (w != (ssize_t)len || close(fd) != 0 || rename(tmp, path) != 0) {
 		if (w >= 0 && w != (ssize_t)len)

@@ -104,10 +104,13 @@ cli: $(EXPLAIN_BIN) $(MILTER_BIN)
 	$(PYTHON) tests/cli/test_explain.py
 	$(PYTHON) tests/cli/test_daemon.py
 
-# Twice: a unix socket with key=value lines, then TCP with JSON lines.
+# Twice: a unix socket with key=value lines, then TCP with JSON lines; then
+# stall warnings and metrics, and 500 connections held in DATA at once.
 e2e: $(MILTER_BIN)
 	$(PYTHON) tests/e2e/test_e2e.py
 	$(PYTHON) tests/e2e/test_e2e.py --milter-transport inet --log-format json
+	$(PYTHON) tests/e2e/test_stall.py
+	$(PYTHON) tests/e2e/test_concurrency.py
 
 check: deps
 	$(MAKE) all $(UNIT_BIN)

@@ -149,7 +149,11 @@ put_histogram(struct sbuf *sb, const char *name, const char *label,
 
 	for (size_t i = 0; i <= h->nbounds; i++) {
 		cumulative += atomic_load(&h->counts[i]);
-		if (i < h->nbounds)
+		/* whole bounds in full (1048576, not %g's 1.04858e+06) */
+		if (i < h->nbounds && h->bounds[i] == (double)(long long)h->bounds[i])
+			sbuf_printf(sb, "%s_bucket{%s%sle=\"%lld\"} %lu\n", name, label, sep,
+				    (long long)h->bounds[i], cumulative);
+		else if (i < h->nbounds)
 			sbuf_printf(sb, "%s_bucket{%s%sle=\"%g\"} %lu\n", name, label, sep,
 				    h->bounds[i], cumulative);
 		else

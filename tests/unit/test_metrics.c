@@ -127,6 +127,9 @@ test_one_transaction(void)
 	/* 100,000 + 12 bytes: over 65536, within 262144 */
 	CU_ASSERT(sample(text, "smtptrace_upload_bytes_bucket{le=\"65536\"}") == 0);
 	CU_ASSERT(sample(text, "smtptrace_upload_bytes_bucket{le=\"262144\"}") == 1);
+	/* every bound written in full */
+	CU_ASSERT(sample(text, "smtptrace_upload_bytes_bucket{le=\"67108864\"}") == 1);
+	CU_ASSERT_PTR_NULL(strstr(text, "e+0"));
 	/* the phases: helo 12 ms, mail 19, rcpt 14, data 15, upload 2220, content 21 */
 	CU_ASSERT(sample(text, "smtptrace_phase_duration_seconds_bucket{phase=\"helo\",le=\"0.01\"}") == 0);
 	CU_ASSERT(sample(text, "smtptrace_phase_duration_seconds_bucket{phase=\"helo\",le=\"0.025\"}") == 1);

@@ -177,7 +177,7 @@ worker_main(void *arg)
 
 	for (int i = 0; i < PER_WORKER; i++) {
 		snprintf(w->entries[i].view.session, sizeof w->entries[i].view.session,
-			 "%08d%08d", w->id, i);
+			 "%08u%08u", (unsigned)w->id % 100000000u, (unsigned)i % 100000000u);
 		registry_add(w->reg, &w->entries[i], registry_clock_ms());
 		if (i % 2 == 0)
 			registry_remove(w->reg, &w->entries[i]);

@@ -132,7 +132,8 @@ DEMOS = [
      'Postfix refuses %s (an access map); the message goes to %s only.' % (BLOCKED, RCPT),
      send_with_rejected_rcpt),
     ('3. A slow upload',
-     'After "354" the client waits 3 seconds before it sends the message.', send_slow),
+     'After "354" the client waits 3 s before sending (here stall.warn_after = 2 s).',
+     send_slow),
     ('4. An upload abandoned after 354',
      'The client sends half of the message and hangs up.', send_abandoned),
 ]
@@ -185,7 +186,10 @@ def report(inst, title, what, client):
     say("The milter's log lines:", 2)
     if txn is None and conn is None:
         say('(none found for this connection)', 6)
-    for line in (txn, conn):
+    session = (txn or conn).get('session') if (txn or conn) is not None else None
+    stalls = [l for l in inst.milter_lines()
+              if l.kind == 'stall' and session and l.get('session') == session]
+    for line in stalls + [txn, conn]:
         if line is not None:
             say(wrapped(line.text, 6))
             say()
@@ -199,7 +203,8 @@ def main():
     say('==============')
     say('A private Postfix on 127.0.0.1 passes each SMTP session to smtptrace-milter, then')
     say('relays the mail to smtp-sink, which keeps every delivered message in a file.')
-    inst = Instance(milter=True, smtpd_timeout=30, timeout_tolerance=2)
+    inst = Instance(milter=True, smtpd_timeout=30, timeout_tolerance=2,
+                    milter_config_extra='stall: { warn_after = 2; repeat_every = 0; };')
     try:
         try:
             inst.start()

@@ -42,13 +42,15 @@ import resource
 import subprocess
 import sys
 import time
-import traceback
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), os.pardir)))
 
 from harness.instance import Instance, HarnessError, free_port, port_listening   # noqa: E402
 from harness.observe import (get_json, get_metrics, MetricsError, LogFollower,   # noqa: E402
                              proc_status_kib, proc_threads, proc_fds)
+from harness import cases                                                       # noqa: E402
+from harness.cases import (Fail, check, say, note, set_verbose, run_cases,      # noqa: E402
+                           start_failed, summary)
 
 HOST = '127.0.0.1'
 N_DEFAULT = 500
@@ -66,30 +68,11 @@ CLOSE_WAIT = 30             # all N txn lines after the close by then
 # while a leak per event, a thread per session with a touched stack, or buffers kept per
 # session of the message size would.
 MEMORY_BOUND_MIB = 64
-VERBOSE = False
-
-
-class Fail(Exception):
-    pass
-
-
-def check(cond, got, want):
-    if not cond:
-        raise Fail('got %s, want %s' % (got, want))
 
 
 def eq(got, want, what):
-    check(got == want, '%s=%r' % (what, got), '%s=%r' % (what, want))
-
-
-def note(msg):
-    sys.stdout.write('     . %s\n' % msg)
-    sys.stdout.flush()
-
-
-def vnote(msg):
-    if VERBOSE:
-        note(msg)
+    """cases.eq with the values shown by repr(), as this script always has."""
+    cases.eq(got, want, what, fmt=repr)
 
 
 # ---- the clients ---------------------------------------------------------------------
@@ -204,23 +187,23 @@ def check_setup_sessions(run):
     if good:
         run.last354 = max(c.t354 for c in good)
         run.figures['setup_s'] = run.last354 - t0
-    note('setup: %d of %d sessions in DATA; last 354 %.2f s after the start (%.2f s in all)'
-         % (len(good), run.n, (run.last354 - t0) if good else -1, took))
+    say('setup: %d of %d sessions in DATA; last 354 %.2f s after the start (%.2f s in all)'
+        % (len(good), run.n, (run.last354 - t0) if good else -1, took))
     if bad:
         errs = {}
         for c in bad:
             errs.setdefault(c.error, 0)
             errs[c.error] += 1
         for e, k in sorted(errs.items(), key=lambda x: -x[1])[:5]:
-            note('%d clients: %s' % (k, e))
+            say('%d clients: %s' % (k, e))
         pl = [l.raw for l in run.inst.maillog_lines() if 'warning' in l.text][:5]
         for l in pl:
-            note('maillog: %s' % l[:200])
+            say('maillog: %s' % l[:200])
         # Postfix logs no "process limit" warning for a service on a loopback address
         # (master flags it local-only: no stress mode, no warning); clients beyond the
         # limit just wait in the listen queue for a greeting. So count the processes.
-        note('smtpd processes of this instance: %d (default_process_limit %s)'
-             % (smtpd_count(run.inst), run.inst.main_cf_settings().get('default_process_limit')))
+        say('smtpd processes of this instance: %d (default_process_limit %s)'
+            % (smtpd_count(run.inst), run.inst.main_cf_settings().get('default_process_limit')))
     check(not bad, '%d of %d clients not in DATA' % (len(bad), run.n), 'all %d got 354' % run.n)
     eq(len(run.by_port), run.n, 'distinct client ports')
 
@@ -245,8 +228,8 @@ def check_stall_lines(run):
     # The milter prints all it knows at once; give a duplicate a moment to show up.
     time.sleep(0.3)
     found = [(t, l) for t, l in run.log.lines() if l.kind == 'stall']
-    note('%d kind=stall lines %.2f s after the last 354 (limit %.1f s)'
-         % (len(found), seen_at - last354, WARN_AFTER + 1.0))
+    say('%d kind=stall lines %.2f s after the last 354 (limit %.1f s)'
+        % (len(found), seen_at - last354, WARN_AFTER + 1.0))
     malformed = [l for _t, l in found if l.parse_error]
     check(not malformed, 'malformed stall lines, e.g. %r' % (malformed[:1],), 'none')
     late = [(t, l) for t, l in found if t > deadline]
@@ -284,16 +267,16 @@ def check_stall_lines(run):
     run.sessions = sessions
     run.figures['late_wall_ms'] = worst_wall * 1000
     run.figures['late_milter_ms'] = worst_milter
-    note('worst lateness: %.0f ms by the wall clock (line seen vs 354 + %d s, 20 ms polling), '
-         '%d ms as the milter saw it (in_data_ms - %d)'
-         % (worst_wall * 1000, WARN_AFTER, worst_milter, WARN_AFTER * 1000))
+    say('worst lateness: %.0f ms by the wall clock (line seen vs 354 + %d s, 20 ms polling), '
+        '%d ms as the milter saw it (in_data_ms - %d)'
+        % (worst_wall * 1000, WARN_AFTER, worst_milter, WARN_AFTER * 1000))
 
 
 def check_transactions_listed(run):
     sessions = run.need('sessions', 'stall lines')
     t = time.monotonic()
     doc = get_json(run.http_port, '/transactions', timeout=20)
-    vnote('/transactions took %.3f s' % (time.monotonic() - t))
+    note('/transactions took %.3f s' % (time.monotonic() - t))
     rows = doc.get('transactions', [])
     eq(doc.get('count'), run.n, '/transactions count')
     eq(len(rows), run.n, '/transactions rows')
@@ -320,14 +303,14 @@ def check_gauges_in_data(run):
 
 def check_memory_bounded(run):
     run.figures['smtpd_held'] = smtpd_count(run.inst)
-    note('smtpd processes of this instance: %d' % run.figures['smtpd_held'])
+    say('smtpd processes of this instance: %d' % run.figures['smtpd_held'])
     pid = run.inst.milter_proc.pid
     st = proc_status_kib(pid)
     run.figures['rss_held_kib'] = st.get('VmRSS')
-    note('milter memory with %d sessions in DATA: VmRSS %.1f MiB (idle %.1f MiB), VmHWM %.1f MiB, '
-         '%s threads, %s fds'
-         % (run.n, st['VmRSS'] / 1024, (run.figures.get('rss_idle_kib') or 0) / 1024,
-            st['VmHWM'] / 1024, proc_threads(pid), proc_fds(pid)))
+    say('milter memory with %d sessions in DATA: VmRSS %.1f MiB (idle %.1f MiB), VmHWM %.1f MiB, '
+        '%s threads, %s fds'
+        % (run.n, st['VmRSS'] / 1024, (run.figures.get('rss_idle_kib') or 0) / 1024,
+           st['VmHWM'] / 1024, proc_threads(pid), proc_fds(pid)))
     check(st['VmRSS'] < MEMORY_BOUND_MIB * 1024, 'VmRSS %.1f MiB' % (st['VmRSS'] / 1024),
           'under %d MiB' % MEMORY_BOUND_MIB)
     check(st['VmHWM'] < MEMORY_BOUND_MIB * 1024, 'VmHWM %.1f MiB' % (st['VmHWM'] / 1024),
@@ -347,7 +330,7 @@ def check_close_all_reported(run):
     took = time.monotonic() - t0
     time.sleep(0.3)                       # a duplicate would come right behind
     found = [l for _t, l in run.log.lines() if ours(l)]
-    note('%d txn lines %.2f s after closing the clients' % (len(found), took))
+    say('%d txn lines %.2f s after closing the clients' % (len(found), took))
     check(len(found) >= run.n, '%d txn lines within %d s' % (len(found), CLOSE_WAIT), '%d' % run.n)
     per = {}
     for l in found:
@@ -368,7 +351,7 @@ def check_close_all_reported(run):
         check(l.get('client', '').endswith(':%d' % port), 'session %s client=%s' % (s, l.get('client')),
               'client port %d' % port)
     conns = [l for _t, l in run.log.lines() if l.kind == 'conn' and l.get('session') in want]
-    vnote('%d conn lines' % len(conns))
+    note('%d conn lines' % len(conns))
 
 
 def check_gauges_back(run):
@@ -394,8 +377,8 @@ def check_gauges_back(run):
     st = proc_status_kib(run.inst.milter_proc.pid)
     run.figures['rss_after_kib'] = st.get('VmRSS')
     run.figures['hwm_kib'] = st.get('VmHWM')
-    note('milter memory after the close: VmRSS %.1f MiB, VmHWM %.1f MiB'
-         % (st['VmRSS'] / 1024, st['VmHWM'] / 1024))
+    say('milter memory after the close: VmRSS %.1f MiB, VmHWM %.1f MiB'
+        % (st['VmRSS'] / 1024, st['VmHWM'] / 1024))
     check(st['VmHWM'] < MEMORY_BOUND_MIB * 1024, 'VmHWM %.1f MiB' % (st['VmHWM'] / 1024),
           'under %d MiB' % MEMORY_BOUND_MIB)
     check(run.inst.milter_running(), 'the milter exited (%s)' % run.inst.milter_proc.poll(), 'running')
@@ -454,19 +437,18 @@ def raise_nofile(want):
 
 
 def main(argv):
-    global VERBOSE
     import argparse
     ap = argparse.ArgumentParser(description='smtptrace: N connections held in DATA')
     ap.add_argument('-n', type=int, default=N_DEFAULT, help='connections (default %d)' % N_DEFAULT)
     ap.add_argument('-v', action='store_true', help='more notes and tracebacks')
     args = ap.parse_args(argv)
-    VERBOSE = args.v
+    set_verbose(args.v)
     n = args.n
     t_all = time.monotonic()
     # Our N client sockets, and the milter (which inherits this limit) holds one socket
     # per Postfix smtpd plus its own.
     nofile = raise_nofile(4 * n + 1024)
-    vnote('RLIMIT_NOFILE %s' % (nofile,))
+    note('RLIMIT_NOFILE %s' % (nofile,))
     http_port = free_port()
     extra = ('stall: { warn_after = %d; repeat_every = 0; };\n'
              'metrics: { http_listen = "127.0.0.1:%d"; };\n' % (WARN_AFTER, http_port))
@@ -479,7 +461,6 @@ def main(argv):
     }
     inst = Instance(milter=True, smtpd_timeout=SMTPD_TIMEOUT, timeout_tolerance=1,
                     main_cf=main_cf, milter_config_extra=extra)
-    passed = failed = 0
     try:
         inst.start()
         deadline = time.monotonic() + 10
@@ -488,30 +469,13 @@ def main(argv):
                 raise HarnessError('the milter does not listen on 127.0.0.1:%d' % http_port)
             time.sleep(0.05)
     except (HarnessError, OSError, subprocess.SubprocessError) as e:
-        print('FAIL start: got %s, want a running instance' % str(e).strip().replace('\n', ' | '))
-        print('concurrency: 0 passed, 1 failed')
+        status = start_failed('concurrency', e)
         inst.stop()
-        return 1
+        return status
     run = Run(inst, http_port, n)
     try:
-        for chk in CHECKS:
-            name = chk.__name__[len('check_'):]
-            t = time.monotonic()
-            try:
-                chk(run)
-            except Fail as e:
-                failed += 1
-                print('FAIL %s: %s' % (name, e))
-            except (HarnessError, OSError, MetricsError, KeyError, ValueError) as e:
-                failed += 1
-                msg = str(e).strip().split('\n')
-                print('FAIL %s: got %s: %s, want the check to run' % (name, type(e).__name__, msg[0]))
-                if VERBOSE:
-                    traceback.print_exc(file=sys.stdout)
-            else:
-                passed += 1
-                print('ok   %s' % name + (' (%.1f s)' % (time.monotonic() - t) if VERBOSE else ''))
-            sys.stdout.flush()
+        passed, failed = run_cases(CHECKS, run, (HarnessError, OSError, MetricsError, KeyError,
+                                                 ValueError), what='check', show_rest=False)
     finally:
         try:
             run.loop.run_until_complete(_close_all(run.clients))
@@ -527,8 +491,7 @@ def main(argv):
              (f.get('rss_idle_kib') or 0) / 1024, (f.get('rss_held_kib') or 0) / 1024,
              (f.get('rss_after_kib') or 0) / 1024, (f.get('hwm_kib') or 0) / 1024,
              MEMORY_BOUND_MIB, time.monotonic() - t_all))
-    print('concurrency: %d passed, %d failed' % (passed, failed))
-    return 1 if failed else 0
+    return summary('concurrency', passed, failed)
 
 
 if __name__ == '__main__':

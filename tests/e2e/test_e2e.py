@@ -22,45 +22,20 @@ import signal
 import subprocess
 import sys
 import time
-import traceback
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), os.pardir)))
 
 from harness.instance import Instance, HarnessError          # noqa: E402
 from harness.parse import parse_trace_header, parse_timeline, ParseError   # noqa: E402
 from harness import smtpclient as sc                            # noqa: E402
+from harness.cases import (Fail, check, eq, show, note, set_verbose,   # noqa: E402
+                           run_cases, start_failed, summary)
 
 HOST = '127.0.0.1'
 SMTPD_TIMEOUT = 5
 HEADER = 'X-SMTP-Trace'
 ALL_PHASES = ['connect', 'helo', 'mail', 'rcpt', 'data', 'header', 'eoh', 'body', 'eom']
 LOG_WAIT = 5           # seconds to wait for a milter log line that should come at once
-VERBOSE = False
-
-
-class Fail(Exception):
-    """A failed expectation: str() is "got X, want Y"."""
-
-
-def check(cond, got, want):
-    if not cond:
-        raise Fail('got %s, want %s' % (got, want))
-
-
-def eq(got, want, what):
-    check(got == want, '%s=%s' % (what, _show(got)), '%s=%s' % (what, _show(want)))
-
-
-def _show(v, limit=160):
-    s = v if isinstance(v, str) else repr(v)
-    s = s.replace('\\', '\\\\').replace('\t', '\\t').replace('\r', '\\r').replace('\n', '\\n')
-    s = s.encode('ascii', 'backslashreplace').decode('ascii')
-    return s if len(s) <= limit else s[:limit] + '...(%d chars)' % len(s)
-
-
-def note(msg):
-    if VERBOSE:
-        sys.stdout.write('     . %s\n' % msg)
 
 
 # ---- shared helpers ---------------------------------------------------------------------
@@ -135,7 +110,7 @@ def session_lines_by_helo(inst, helo):
 
 def field(line, key, want=None):
     """A field of a log line, failing the case when it is absent (or differs from want)."""
-    check(key in line.fields, 'no %s= in %s' % (key, _show(line.raw, 400)), '%s=' % key)
+    check(key in line.fields, 'no %s= in %s' % (key, show(line.raw, 400)), '%s=' % key)
     if want is not None:
         eq(line[key], want, key)
     return line[key]
@@ -143,7 +118,7 @@ def field(line, key, want=None):
 
 def int_field(line, key, want=None):
     v = field(line, key)
-    check(re.fullmatch(r'\d+', v) is not None, '%s=%s' % (key, _show(v)), '%s=<integer>' % key)
+    check(re.fullmatch(r'\d+', v) is not None, '%s=%s' % (key, show(v)), '%s=<integer>' % key)
     if want is not None:
         eq(int(v), want, key)
     return int(v)
@@ -167,15 +142,15 @@ def parse_trace(f):
     try:
         return parse_trace_header(f.value)
     except ParseError as e:
-        raise Fail('unparsable %s header (%s): %s' % (HEADER, e, _show(f.value, 400)))
+        raise Fail('unparsable %s header (%s): %s' % (HEADER, e, show(f.value, 400)))
 
 
 def check_header_lines(f, limit):
     for line in f.lines:
         check(len(line.encode('utf-8', 'surrogateescape')) <= limit,
-              'a %d-column header line %s' % (len(line), _show(line, 100)), 'at most %d' % limit)
+              'a %d-column header line %s' % (len(line), show(line, 100)), 'at most %d' % limit)
         check(all(32 <= ord(c) < 127 or c == '\t' for c in line),
-              'non-ASCII or control character in header line %s' % _show(line, 200), 'ASCII only')
+              'non-ASCII or control character in header line %s' % show(line, 200), 'ASCII only')
 
 
 def msg_id(tag):
@@ -211,12 +186,12 @@ def case_normal_transaction(inst):
     check(names[:2] == [HEADER.lower(), 'received'], 'header order %s' % msg.names()[:4],
           "%s first, then Postfix's Received:" % HEADER)
     rcvd = msg.get_all('Received')[0].value
-    check('(Postfix)' in rcvd and ('id %s' % qid) in rcvd, 'second header Received: %s' % _show(rcvd),
+    check('(Postfix)' in rcvd and ('id %s' % qid) in rcvd, 'second header Received: %s' % show(rcvd),
           "Postfix's Received: ... id %s" % qid)
     check_header_lines(f, 78)
     sid, items = parse_trace(f)
     eq(sid, 'mx.test', 'authserv-id')
-    check('forged' not in f.value, 'header %s' % _show(f.value), 'the forged copy removed')
+    check('forged' not in f.value, 'header %s' % show(f.value), 'the forged copy removed')
     eq(items.get('outcome'), 'accepted', 'header outcome')
     eq(items.get('queue_id'), qid, 'header queue_id')
     eq(items.get('helo'), 'client.test', 'header helo')
@@ -260,12 +235,12 @@ def case_rejected_recipient(inst):
     int_field(line, 'rcpt', 1)
     int_field(line, 'rcpt_rejected', 1)
     rejects = field(line, 'rejects')
-    check('blocked@example.test' in rejects and '5.7.1' in rejects, 'rejects=%s' % _show(rejects),
+    check('blocked@example.test' in rejects and '5.7.1' in rejects, 'rejects=%s' % show(rejects),
           'rejects= naming <blocked@example.test> and 5.7.1')
-    check('Access denied' in rejects, 'rejects=%s' % _show(rejects), 'the reject text (Access denied)')
+    check('Access denied' in rejects, 'rejects=%s' % show(rejects), 'the reject text (Access denied)')
     rx = field(line, 'rejects_explain')
     check(rx.startswith('5.7.1: permanent failure; ') and 'not authorized' in rx,
-          'rejects_explain=%s' % _show(rx), "5.7.1 explained from the knowledge base")
+          'rejects_explain=%s' % show(rx), "5.7.1 explained from the knowledge base")
     msg = inst.wait_delivered(queue_id=qid)
     _sid, items = parse_trace(trace_fields(msg))
     eq(items.get('rcpt'), '1', 'header rcpt')
@@ -381,7 +356,7 @@ def case_stall_after_354(inst):
     field(line, 'outcome', 'timeout-after-354')
     field(line, 'reply', '421 4.4.2')
     rx = field(line, 'reply_explain')
-    check(rx.startswith('421 4.4.2: transient failure; '), 'reply_explain=%s' % _show(rx),
+    check(rx.startswith('421 4.4.2: transient failure; '), 'reply_explain=%s' % show(rx),
           '421 4.4.2 explained from the knowledge base')
     pf_qid = inst.queue_id(client_port=res.local_port, timeout=2)
     check(line.qid in ('NOQUEUE', pf_qid), 'prefix %s' % line.qid, 'NOQUEUE or %s' % pf_qid)
@@ -442,7 +417,7 @@ def case_hostile_helo(inst):
         check('helo' in line.fields, '%s: no helo= in the txn line' % label, 'helo=')
         raw_helo = line['helo']
         check(raw_helo and (helo.startswith(raw_helo[:20]) or raw_helo.startswith(helo[:3])),
-              '%s: helo=%s' % (label, _show(raw_helo)), 'helo= derived from %s' % _show(helo, 40))
+              '%s: helo=%s' % (label, show(raw_helo)), 'helo= derived from %s' % show(helo, 40))
         msg = inst.wait_delivered(queue_id=qid)
         f = trace_fields(msg)
         check_header_lines(f, 998)
@@ -451,8 +426,8 @@ def case_hostile_helo(inst):
     # when it is a kind= line, parses.
     for l in inst.milter_lines():
         check(l.ident is not None, 'a milter log line without the "ident[pid]: " prefix: %s'
-              % _show(l.raw, 120), 'one log record per line')
-        check(l.parse_error is None, 'malformed log line (%s): %s' % (l.parse_error, _show(l.raw, 200)),
+              % show(l.raw, 120), 'one log record per line')
+        check(l.parse_error is None, 'malformed log line (%s): %s' % (l.parse_error, show(l.raw, 200)),
               'well-formed key=value lines')
 
 
@@ -463,8 +438,8 @@ def case_log_lines_well_formed(inst):
     lines = inst.milter_lines()
     check(any(l.kind == 'txn' for l in lines), 'no kind=txn lines', 'txn lines')
     for l in lines:
-        check(l.ident is not None, 'line without prefix: %s' % _show(l.raw, 120), '"smtptrace[PID]: " prefix')
-        check(l.parse_error is None, 'malformed (%s): %s' % (l.parse_error, _show(l.raw, 200)),
+        check(l.ident is not None, 'line without prefix: %s' % show(l.raw, 120), '"smtptrace[PID]: " prefix')
+        check(l.parse_error is None, 'malformed (%s): %s' % (l.parse_error, show(l.raw, 200)),
               'well-formed lines')
 
 
@@ -502,7 +477,6 @@ CASES = [
 
 
 def main(argv):
-    global VERBOSE
     import argparse
     ap = argparse.ArgumentParser(description='smtptrace end-to-end tests')
     ap.add_argument('-k', metavar='SUBSTRING', help='run only the cases whose name contains this')
@@ -512,49 +486,24 @@ def main(argv):
     ap.add_argument('--log-format', choices=('kv', 'json'), default='kv',
                     help="the milter's log.format (default kv)")
     args = ap.parse_args(argv)
-    VERBOSE = args.v
+    set_verbose(args.v)
     cases = [c for c in CASES if not args.k or args.k in c.__name__]
-    passed = failed = 0
     t0 = time.monotonic()
     try:
         inst = Instance(milter=True, smtpd_timeout=SMTPD_TIMEOUT, timeout_tolerance=1,
                         milter_transport=args.milter_transport, log_format=args.log_format)
         inst.start()
     except (HarnessError, OSError, subprocess.SubprocessError) as e:
-        print('FAIL start: got %s, want a running instance' % str(e).strip().replace('\n', ' | '))
-        print('e2e: 0 passed, 1 failed')
-        return 1
+        return start_failed('e2e', e)
     try:
-        for case in cases:
-            name = case.__name__[len('case_'):]
-            t = time.monotonic()
-            try:
-                case(inst)
-            except Fail as e:
-                failed += 1
-                print('FAIL %s: %s' % (name, e))
-            except (HarnessError, sc.SMTPError, OSError, subprocess.SubprocessError, ParseError,
-                    KeyError, ValueError) as e:
-                failed += 1
-                msg = str(e).strip().split('\n')
-                print('FAIL %s: got %s: %s, want the case to run' % (name, type(e).__name__, msg[0]))
-                for extra in msg[1:]:
-                    print('     | %s' % extra)
-                if VERBOSE:
-                    traceback.print_exc(file=sys.stdout)
-            else:
-                passed += 1
-                print('ok   %s' % name + (' (%.1f s)' % (time.monotonic() - t) if VERBOSE else ''))
-            sys.stdout.flush()
+        passed, failed = run_cases(cases, inst, (HarnessError, sc.SMTPError, OSError,
+                                                 subprocess.SubprocessError, ParseError,
+                                                 KeyError, ValueError))
     finally:
         inst.stop()
     if inst.milter_returncode not in (0, None, -15):
         print('note: the milter exited with status %s at SIGTERM' % inst.milter_returncode)
-    if VERBOSE:
-        print('(%.1f s)' % (time.monotonic() - t0))
-    print('e2e: %d passed, %d failed' % (passed, failed))
-    return 1 if failed else 0
-
+    return summary('e2e', passed, failed, started=t0)
 
 if __name__ == '__main__':
     sys.exit(main(sys.argv[1:]))

@@ -24,7 +24,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), os.pardir)))
 
@@ -33,6 +32,8 @@ from harness.observe import (http_get, get_json, get_metrics, Metrics, MetricsEr
                              LogFollower)
 from harness.parse import ParseError                                          # noqa: E402
 from harness import smtpclient as sc                                           # noqa: E402
+from harness.cases import (Fail, check, eq, show, note, set_verbose,          # noqa: E402
+                           set_show_limit, run_cases, start_failed, summary)
 
 HOST = '127.0.0.1'
 SMTPD_TIMEOUT = 10
@@ -45,33 +46,6 @@ SECONDS_BUCKETS = ['0.005', '0.01', '0.025', '0.05', '0.1', '0.25', '0.5', '1', 
                    '30', '60', '120', '300', '600', '+Inf']
 BYTES_BUCKETS = ['1024', '4096', '16384', '65536', '262144', '1048576', '4194304', '16777216',
                  '67108864', '+Inf']
-VERBOSE = False
-
-
-class Fail(Exception):
-    """A failed expectation: str() is "got X, want Y"."""
-
-
-def check(cond, got, want):
-    if not cond:
-        raise Fail('got %s, want %s' % (got, want))
-
-
-def eq(got, want, what):
-    check(got == want, '%s=%s' % (what, _show(got)), '%s=%s' % (what, _show(want)))
-
-
-def _show(v, limit=200):
-    s = v if isinstance(v, str) else repr(v)
-    s = s.replace('\\', '\\\\').replace('\t', '\\t').replace('\r', '\\r').replace('\n', '\\n')
-    s = s.encode('ascii', 'backslashreplace').decode('ascii')
-    return s if len(s) <= limit else s[:limit] + '...(%d chars)' % len(s)
-
-
-def note(msg):
-    if VERBOSE:
-        sys.stdout.write('     . %s\n' % msg)
-        sys.stdout.flush()
 
 
 _seq = [0]
@@ -101,7 +75,7 @@ class Env:
         doc = get_json(self.http_port, '/transactions')
         check(isinstance(doc, dict) and isinstance(doc.get('transactions'), list)
               and doc.get('count') == len(doc['transactions']),
-              '/transactions %s' % _show(repr(doc), 300), '{"count": N, "transactions": [N rows]}')
+              '/transactions %s' % show(repr(doc), 300), '{"count": N, "transactions": [N rows]}')
         return doc
 
     def wait_lines(self, pred, what, count=1, timeout=LOG_WAIT):
@@ -119,7 +93,7 @@ def by_port(port, kind):
 
 
 def field(line, key, want=None):
-    check(key in line.fields, 'no %s= in %s' % (key, _show(line.raw, 400)), '%s=' % key)
+    check(key in line.fields, 'no %s= in %s' % (key, show(line.raw, 400)), '%s=' % key)
     if want is not None:
         eq(line[key], want, key)
     return line[key]
@@ -127,7 +101,7 @@ def field(line, key, want=None):
 
 def int_field(line, key):
     v = field(line, key)
-    check(re.fullmatch(r'\d+', v) is not None, '%s=%s' % (key, _show(v)), '%s=<integer>' % key)
+    check(re.fullmatch(r'\d+', v) is not None, '%s=%s' % (key, show(v)), '%s=<integer>' % key)
     return int(v)
 
 
@@ -212,7 +186,7 @@ def case_stall_then_disconnect(env):
         check(2000 <= ms <= 3000, 'in_data_ms=%d' % ms, 'in_data_ms between 2000 and 3000')
         check(delay <= WARN_AFTER + 1.0, 'the first stall line %.3f s after the 354' % delay,
               'at most %.1f s' % (WARN_AFTER + 1.0))
-        check(w1.qid is not None, 'no queue id or NOQUEUE prefix: %s' % _show(w1.raw, 120), 'a prefix')
+        check(w1.qid is not None, 'no queue id or NOQUEUE prefix: %s' % show(w1.raw, 120), 'a prefix')
 
         doc = env.transactions()
         row = row_of(doc, session)
@@ -430,7 +404,7 @@ def case_textfile(env):
             m = Metrics(text)
         except MetricsError as e:
             raise Fail('got read %d of the text file unparsable (%s): %s'
-                       % (reads, e, _show(text[-200:])), 'every read parsable') from None
+                       % (reads, e, show(text[-200:])), 'every read parsable') from None
         check(text.endswith('\n'), 'read %d ends with %r' % (reads, text[-40:]), 'a complete file')
         eq(m.family_names(), ref, 'metric families in read %d' % reads)
         sig = (ino, mtime_ns, text)
@@ -502,8 +476,8 @@ def case_log_lines_well_formed(env):
     check(env.inst.milter_running(), 'milter exited with %s' % env.inst.milter_proc.poll(), 'running')
     env.log.poll()
     for _t, l in env.log.lines():
-        check(l.ident is not None, 'line without prefix: %s' % _show(l.raw, 120), '"smtptrace[PID]: " prefix')
-        check(l.parse_error is None, 'malformed (%s): %s' % (l.parse_error, _show(l.raw, 200)),
+        check(l.ident is not None, 'line without prefix: %s' % show(l.raw, 120), '"smtptrace[PID]: " prefix')
+        check(l.parse_error is None, 'malformed (%s): %s' % (l.parse_error, show(l.raw, 200)),
               'well-formed lines')
     m = env.metrics()
     eq(m.value('smtptrace_transactions_in_data'), 0, 'smtptrace_transactions_in_data at the end')
@@ -525,15 +499,14 @@ CASES = [
 
 
 def main(argv):
-    global VERBOSE
     import argparse
     ap = argparse.ArgumentParser(description='smtptrace stall watchdog and metrics tests')
     ap.add_argument('-k', metavar='SUBSTRING', help='run only the cases whose name contains this')
     ap.add_argument('-v', action='store_true', help='show progress notes and tracebacks')
     args = ap.parse_args(argv)
-    VERBOSE = args.v
+    set_verbose(args.v)
+    set_show_limit(200)
     cases = [c for c in CASES if not args.k or args.k in c.__name__]
-    passed = failed = 0
     t0 = time.monotonic()
     keep = os.environ.get('SMTPTRACE_KEEP', '') not in ('', '0')
     promdir = tempfile.mkdtemp(prefix='smtptrace-prom.')
@@ -553,45 +526,22 @@ def main(argv):
                 raise HarnessError('the milter does not listen on 127.0.0.1:%d' % http_port)
             time.sleep(0.05)
     except (HarnessError, OSError, subprocess.SubprocessError) as e:
-        print('FAIL start: got %s, want a running instance' % str(e).strip().replace('\n', ' | '))
-        print('stall: 0 passed, 1 failed')
+        status = start_failed('stall', e)
         inst.stop()
         shutil.rmtree(promdir, ignore_errors=True)
-        return 1
+        return status
     env = Env(inst, http_port, textfile)
     try:
-        for case in cases:
-            name = case.__name__[len('case_'):]
-            t = time.monotonic()
-            try:
-                case(env)
-            except Fail as e:
-                failed += 1
-                print('FAIL %s: %s' % (name, e))
-            except (HarnessError, sc.SMTPError, OSError, subprocess.SubprocessError, ParseError,
-                    MetricsError, KeyError, ValueError) as e:
-                failed += 1
-                msg = str(e).strip().split('\n')
-                print('FAIL %s: got %s: %s, want the case to run' % (name, type(e).__name__, msg[0]))
-                for extra_line in msg[1:]:
-                    print('     | %s' % extra_line)
-                if VERBOSE:
-                    traceback.print_exc(file=sys.stdout)
-            else:
-                passed += 1
-                print('ok   %s' % name + (' (%.1f s)' % (time.monotonic() - t) if VERBOSE else ''))
-            sys.stdout.flush()
+        passed, failed = run_cases(cases, env, (HarnessError, sc.SMTPError, OSError,
+                                                subprocess.SubprocessError, ParseError,
+                                                MetricsError, KeyError, ValueError))
     finally:
         inst.stop()
         if keep:
             sys.stderr.write('SMTPTRACE_KEEP: kept %s\n' % promdir)
         else:
             shutil.rmtree(promdir, ignore_errors=True)
-    if VERBOSE:
-        print('(%.1f s)' % (time.monotonic() - t0))
-    print('stall: %d passed, %d failed' % (passed, failed))
-    return 1 if failed else 0
-
+    return summary('stall', passed, failed, started=t0)
 
 if __name__ == '__main__':
     sys.exit(main(sys.argv[1:]))

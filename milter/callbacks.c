@@ -127,7 +127,9 @@ start_watching(struct session *s, int64_t now)
 {
 	struct stall_view *v = &s->txn.stall.view;
 
-	if (registry == NULL)
+	/* the view is shared with the watchdog once registered: a second DATA
+	 * event must not write it (only this thread sets "registered") */
+	if (registry == NULL || s->txn.stall.registered)
 		return;
 	text_copy(v->session, sizeof v->session, s->id);
 	v->txn = s->txn.seq;
@@ -159,10 +161,10 @@ txn_finish(struct session *s, int64_t end_ms)
 
 	stop_watching(s);
 	enum outcome o = outcome_decide(&s->txn, end_ms, &limits);
-	metrics_transaction(&s->txn, o, end_ms, s->connect_at);
+	metrics_transaction(s, o);
 	record_txn(&rec, s, o, end_ms);
 	log_record(&rec, cfg->log_format);
-	txn_end(&s->txn);
+	txn_end(s, end_ms);
 }
 
 sfsistat

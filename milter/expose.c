@@ -14,8 +14,7 @@
 #include "sbuf.h"
 
 #define EXPOSE_FIRST_SIZE	(64 * 1024)
-#define EXPOSE_MAX_SIZE		(64 * 1024 * 1024)
-#define EXPOSE_MAX_ROWS		100000	/* transactions listed at most */
+#define EXPOSE_MAX_SIZE		(32 * 1024 * 1024)
 
 typedef void (*render_fn)(struct sbuf *sb, void *arg);
 
@@ -23,7 +22,9 @@ typedef void (*render_fn)(struct sbuf *sb, void *arg);
 static char *
 render_alloc(render_fn render, void *arg, size_t first, size_t *len)
 {
-	for (size_t size = first; size <= EXPOSE_MAX_SIZE; size *= 4) {
+	size_t size = first < EXPOSE_MAX_SIZE ? first : EXPOSE_MAX_SIZE;
+
+	for (;; size = size * 4 < EXPOSE_MAX_SIZE ? size * 4 : EXPOSE_MAX_SIZE) {
 		char *buf = malloc(size);
 		struct sbuf sb;
 
@@ -36,8 +37,9 @@ render_alloc(render_fn render, void *arg, size_t first, size_t *len)
 			return buf;
 		}
 		free(buf);
+		if (size == EXPOSE_MAX_SIZE)
+			return NULL;
 	}
-	return NULL;
 }
 
 static void
@@ -55,16 +57,19 @@ expose_metrics(struct registry *reg, size_t *len)
 struct rows {
 	struct stall_view *v;
 	size_t n;
+	size_t in_data;		/* all of them, listed or not */
 	int64_t now_ms;
 };
+
 
 static void
 render_rows(struct sbuf *sb, void *arg)
 {
 	const struct rows *rows = arg;
 
-	sbuf_printf(sb, "{\"now_ms\":%" PRId64 ",\"count\":%zu,\"transactions\":[",
-		    rows->now_ms, rows->n);
+	sbuf_printf(sb, "{\"now_ms\":%" PRId64 ",\"in_data\":%zu,\"count\":%zu,"
+		    "\"truncated\":%s,\"transactions\":[", rows->now_ms, rows->in_data,
+		    rows->n, rows->n < rows->in_data ? "true" : "false");
 	for (size_t i = 0; i < rows->n; i++) {
 		const struct stall_view *v = &rows->v[i];
 		sbuf_puts(sb, i ? ",\n{\"session\":" : "\n{\"session\":");
@@ -89,17 +94,26 @@ render_rows(struct sbuf *sb, void *arg)
 }
 
 char *
-expose_transactions(struct registry *reg, int64_t now_ms, size_t *len)
+expose_transactions(struct registry *reg, int64_t now_ms, size_t limit, size_t *len)
 {
-	size_t in_data, stalled;
+	size_t stalled;
 	struct rows rows = { .now_ms = now_ms };
 
-	registry_counts(reg, &in_data, &stalled);
-	size_t room = in_data + 16 < EXPOSE_MAX_ROWS ? in_data + 16 : EXPOSE_MAX_ROWS;
-	rows.v = malloc(room * sizeof *rows.v);
+	if (limit == 0)
+		limit = EXPOSE_ROWS_DEFAULT;
+	if (limit > EXPOSE_ROWS_MAX)
+		limit = EXPOSE_ROWS_MAX;
+	registry_counts(reg, &rows.in_data, &stalled, NULL);
+	/* the registry lists the longest in DATA first: copy only what is shown */
+	size_t room = rows.in_data < limit ? rows.in_data + 16 : limit;
+	rows.v = malloc((room ? room : 1) * sizeof *rows.v);
 	if (rows.v == NULL)
 		return NULL;
 	rows.n = registry_snapshot(reg, now_ms, rows.v, room);
+	if (rows.n > limit)
+		rows.n = limit;
+	if (rows.in_data < rows.n)
+		rows.in_data = rows.n;
 	char *out = render_alloc(render_rows, &rows, 1024 + rows.n * 700, len);
 	free(rows.v);
 	return out;

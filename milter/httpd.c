@@ -29,6 +29,8 @@ respond(struct MHD_Connection *c, unsigned status, char *body, size_t len,
 	}
 	MHD_add_response_header(r, "Content-Type", type);
 	MHD_add_response_header(r, "Cache-Control", "no-store");
+	if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
+		MHD_add_response_header(r, "Allow", "GET, HEAD");
 	enum MHD_Result ret = MHD_queue_response(c, status, r);
 	MHD_destroy_response(r);
 	return ret;
@@ -60,14 +62,16 @@ handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
 	(void)upload_data_size;
 	(void)con_cls;
 	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
-		return respond_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "GET only\n");
+		return respond_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "GET only\n");	/* with Allow */
 	if (strcmp(url, "/metrics") == 0) {
 		if ((body = expose_metrics(h->reg, &len)) == NULL)
 			return respond_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "no memory\n");
 		return respond(c, MHD_HTTP_OK, body, len, "text/plain; version=0.0.4; charset=utf-8");
 	}
 	if (strcmp(url, "/transactions") == 0) {
-		body = expose_transactions(h->reg, registry_clock_ms(), &len);
+		const char *limit = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit");
+		body = expose_transactions(h->reg, registry_clock_ms(),
+					   limit ? strtoul(limit, NULL, 10) : 0, &len);
 		if (body == NULL)
 			return respond_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "no memory\n");
 		return respond(c, MHD_HTTP_OK, body, len, "application/json");
@@ -98,7 +102,8 @@ httpd_start(struct httpd *h, const char *listen, struct registry *reg,
 				     MHD_OPTION_CONNECTION_TIMEOUT, 10U,
 				     MHD_OPTION_END);
 	if (h->daemon == NULL) {
-		snprintf(err, errsize, "cannot listen on %s: %s", listen, strerror(errno));
+		snprintf(err, errsize, "cannot listen on %s (in use, or not an address of this host?)",
+			 listen);
 		return -1;
 	}
 	return 0;

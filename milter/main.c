@@ -292,9 +292,10 @@ main(int argc, char **argv)
 		(cfg.metrics_http_listen[0] ? "" : "off"));
 	daemon_ready(0);
 	int rc = smfi_main();
+	/* libmilter's workers may still finish sessions: the registry stays
+	 * (never destroyed) and the log stays open until the process ends */
 	stop_services(&sv);
 	clean_up(&cfg);
 	log_msg(LOG_INFO, "stopped");
-	log_close();
 	return rc == MI_SUCCESS ? 0 : 1;
 }

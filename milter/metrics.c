@@ -32,8 +32,11 @@ static const double seconds_bounds[] = {
 static const double bytes_bounds[] = {
 	1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864,
 };
+_Static_assert(sizeof seconds_bounds / sizeof seconds_bounds[0] < BUCKETS_MAX, "buckets");
+_Static_assert(sizeof bytes_bounds / sizeof bytes_bounds[0] < BUCKETS_MAX, "buckets");
 
-#define SECONDS_HIST { seconds_bounds, sizeof seconds_bounds / sizeof seconds_bounds[0], 1e-6, {0}, 0, 0 }
+#define SECONDS_HIST { .bounds = seconds_bounds, \
+	.nbounds = sizeof seconds_bounds / sizeof seconds_bounds[0], .unit = 1e-6 }
 
 enum phase_metric { PM_HELO, PM_MAIL, PM_RCPT, PM_DATA, PM_UPLOAD, PM_CONTENT, PM__COUNT };
 static const char *const phase_metric_names[PM__COUNT] = {
@@ -43,7 +46,7 @@ static const char *const phase_metric_names[PM__COUNT] = {
 #define REJ_SUBJECTS 8
 #define REJ_DETAILS 40
 
-static atomic_ulong connections_open, connections_total, stalls_total;
+static atomic_ulong connections_open, connections_total;
 static atomic_ulong outcomes[OUTCOME__COUNT];
 static atomic_ulong rejected[2][REJ_SUBJECTS][REJ_DETAILS];	/* class 4, 5 */
 static atomic_ulong rejected_other;
@@ -52,7 +55,7 @@ static struct histogram phase_hist[PM__COUNT] = {
 };
 static struct histogram upload_seconds = SECONDS_HIST;
 static struct histogram upload_bytes = {
-	bytes_bounds, sizeof bytes_bounds / sizeof bytes_bounds[0], 1, {0}, 0, 0,
+	.bounds = bytes_bounds, .nbounds = sizeof bytes_bounds / sizeof bytes_bounds[0], .unit = 1,
 };
 
 static void
@@ -83,12 +86,6 @@ metrics_connection_close(void)
 }
 
 void
-metrics_stall(void)
-{
-	atomic_fetch_add(&stalls_total, 1);
-}
-
-void
 metrics_rejected(const char *enhanced)
 {
 	int c, s, d, n = 0;
@@ -110,18 +107,23 @@ observe_span(enum phase_metric pm, int64_t from, int64_t to)
 }
 
 void
-metrics_transaction(const struct txn *t, enum outcome o, int64_t end_ms,
-		    int64_t connect_at)
+metrics_transaction(const struct session *s, enum outcome o)
 {
+	const struct txn *t = &s->txn;
 	int64_t content = txn_first_content(t);
+	/* "mail" runs from what came last before MAIL: connect, HELO, or
+	 * the end of the previous transaction on this connection */
+	int64_t before_mail = s->connect_at;
 
-	(void)end_ms;
+	if (t->at[PHASE_HELO] > before_mail)
+		before_mail = t->at[PHASE_HELO];
+	if (t->seq > 1 && s->last_txn_end > before_mail)
+		before_mail = s->last_txn_end;
 	if ((unsigned)o < OUTCOME__COUNT)
 		atomic_fetch_add(&outcomes[o], 1);
 	if (t->seq == 1)
-		observe_span(PM_HELO, connect_at, t->at[PHASE_HELO]);
-	observe_span(PM_MAIL, t->at[PHASE_HELO] >= 0 ? t->at[PHASE_HELO] : connect_at,
-		     t->at[PHASE_MAIL]);
+		observe_span(PM_HELO, s->connect_at, t->at[PHASE_HELO]);
+	observe_span(PM_MAIL, before_mail, t->at[PHASE_MAIL]);
 	observe_span(PM_RCPT, t->at[PHASE_MAIL], t->at[PHASE_RCPT]);
 	observe_span(PM_DATA, t->at[PHASE_RCPT], t->at[PHASE_DATA]);
 	observe_span(PM_UPLOAD, t->at[PHASE_DATA], content);
@@ -163,8 +165,9 @@ put_histogram(struct sbuf *sb, const char *name, const char *label,
 	const char *open = label[0] ? "{" : "", *close = label[0] ? "}" : "";
 	sbuf_printf(sb, "%s_sum%s%s%s %.6f\n", name, open, label, close,
 		    (double)atomic_load(&h->sum) * h->unit);
-	sbuf_printf(sb, "%s_count%s%s%s %lu\n", name, open, label, close,
-		    atomic_load(&h->count));
+	/* the buckets' total, not a separate load: +Inf and _count agree
+	 * even while observations land between the loads */
+	sbuf_printf(sb, "%s_count%s%s%s %lu\n", name, open, label, close, cumulative);
 }
 
 static void
@@ -188,10 +191,11 @@ void
 metrics_render(struct sbuf *sb, struct registry *reg)
 {
 	size_t in_data = 0, stalled = 0;
+	unsigned long stalls = 0;
 	char label[64];
 
 	if (reg != NULL)
-		registry_counts(reg, &in_data, &stalled);
+		registry_counts(reg, &in_data, &stalled, &stalls);
 	head(sb, "smtptrace_build_info", "gauge", "Version of the running smtptrace-milter.");
 	sbuf_printf(sb, "smtptrace_build_info{version=\"%s\"} 1\n", SMTPTRACE_VERSION);
 	head(sb, "smtptrace_connections_open", "gauge", "SMTP connections open now.");
@@ -210,7 +214,7 @@ metrics_render(struct sbuf *sb, struct registry *reg)
 	sbuf_printf(sb, "smtptrace_transactions_stalled %zu\n", stalled);
 	head(sb, "smtptrace_stalls_total", "counter",
 	     "Transactions that stalled after 354 (passed stall.warn_after).");
-	sbuf_printf(sb, "smtptrace_stalls_total %lu\n", atomic_load(&stalls_total));
+	sbuf_printf(sb, "smtptrace_stalls_total %lu\n", stalls);
 	put_rejected(sb);
 	head(sb, "smtptrace_phase_duration_seconds", "histogram",
 	     "Time from one SMTP phase to the next, per transaction.");
@@ -245,7 +249,6 @@ metrics_reset(void)
 {
 	atomic_store(&connections_open, 0);
 	atomic_store(&connections_total, 0);
-	atomic_store(&stalls_total, 0);
 	for (int o = 0; o < OUTCOME__COUNT; o++)
 		atomic_store(&outcomes[o], 0);
 	for (int c = 0; c < 2; c++)

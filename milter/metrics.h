@@ -2,7 +2,7 @@
  * NAME
  *	metrics - counters, gauges and histograms in Prometheus' terms
  * SYNOPSIS
- *	metrics_transaction(&session->txn, outcome, end_ms, connect_at);
+ *	metrics_transaction(session, outcome);
  *	metrics_render(&sb, &registry);		text exposition format 0.0.4
  * DESCRIPTION
  *	Process-wide atomic counters (the only mutable globals besides the
@@ -25,12 +25,9 @@
 
 void metrics_connection_open(void);
 void metrics_connection_close(void);
-/* A transaction ended: outcome, phase durations, upload time and size. */
-void metrics_transaction(const struct txn *t, enum outcome o, int64_t end_ms,
-			 int64_t connect_at);
+/* The session's transaction ended: outcome, phase durations, upload time and size. */
+void metrics_transaction(const struct session *s, enum outcome o);
 void metrics_rejected(const char *enhanced);
-/* A transaction passed stall.warn_after (count it once). */
-void metrics_stall(void);
 /* Everything, with the registry's gauges (reg may be NULL). */
 void metrics_render(struct sbuf *sb, struct registry *reg);
 /* Back to zero (tests). */

@@ -147,9 +147,12 @@ registry_add(struct registry *reg, struct stall_entry *e, int64_t now_ms)
 	rc = heap_push_locked(reg, e);
 	if (rc == 0) {
 		e->registered = true;
+		/* newest at the head: the list stays ordered by time of DATA */
 		e->next = reg->head;
 		if (reg->head != NULL)
 			reg->head->prev = e;
+		else
+			reg->tail = e;
 		reg->head = e;
 		reg->count++;
 		if (e->heap_index == 0)	/* the new earliest deadline */
@@ -174,6 +177,8 @@ registry_remove(struct registry *reg, struct stall_entry *e)
 			reg->head = e->next;
 		if (e->next != NULL)
 			e->next->prev = e->prev;
+		else
+			reg->tail = e->prev;
 		e->prev = e->next = NULL;
 		e->registered = false;
 		reg->count--;
@@ -192,8 +197,10 @@ due_locked(struct registry *reg, int64_t now_ms, struct stall_view *out,
 
 	while (n < max && reg->heap_len > 0 && reg->heap[0]->next_warn_at <= now_ms) {
 		struct stall_entry *e = reg->heap[0];
-		if (e->view.warnings++ == 0)
+		if (e->view.warnings++ == 0) {
 			reg->stalled++;
+			reg->stalls_total++;
+		}
 		e->view.in_data_ms = now_ms - e->view.data_at;
 		out[n++] = e->view;
 		if (reg->repeat_ms > 0) {
@@ -249,9 +256,9 @@ registry_wait_due(struct registry *reg, struct stall_view *out, size_t max)
 			.tv_sec = (time_t)(at / 1000),
 			.tv_nsec = (long)(at % 1000) * 1000000,
 		};
-		int rc = pthread_cond_timedwait(&reg->changed, &reg->lock, &ts);
-		if (rc != 0 && rc != ETIMEDOUT && rc != EINTR)
-			break;
+		/* ETIMEDOUT or a wakeup: look again. (POSIX names no other
+		 * error for valid arguments; never leave the loop on one.) */
+		(void)pthread_cond_timedwait(&reg->changed, &reg->lock, &ts);
 	}
 	pthread_mutex_unlock(&reg->lock);
 	return n;
@@ -273,7 +280,7 @@ registry_snapshot(struct registry *reg, int64_t now_ms, struct stall_view *out,
 	size_t n = 0;
 
 	pthread_mutex_lock(&reg->lock);
-	for (struct stall_entry *e = reg->head; e != NULL && n < max; e = e->next) {
+	for (struct stall_entry *e = reg->tail; e != NULL && n < max; e = e->prev) {
 		out[n] = e->view;
 		out[n].in_data_ms = now_ms - e->view.data_at;
 		n++;
@@ -283,10 +290,13 @@ registry_snapshot(struct registry *reg, int64_t now_ms, struct stall_view *out,
 }
 
 void
-registry_counts(struct registry *reg, size_t *in_data, size_t *stalled)
+registry_counts(struct registry *reg, size_t *in_data, size_t *stalled,
+		unsigned long *stalls_total)
 {
 	pthread_mutex_lock(&reg->lock);
 	*in_data = reg->count;
 	*stalled = reg->stalled;
+	if (stalls_total != NULL)
+		*stalls_total = reg->stalls_total;
 	pthread_mutex_unlock(&reg->lock);
 }

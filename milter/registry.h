@@ -59,9 +59,10 @@ struct registry {
 	pthread_cond_t       changed;	/* new earliest deadline, or stopping */
 	int64_t              warn_after_ms;
 	int64_t              repeat_ms;	/* 0: warn once */
-	struct stall_entry  *head;
+	struct stall_entry  *head, *tail;	/* newest, oldest */
 	size_t               count;	/* entries: transactions in DATA */
 	size_t               stalled;	/* of those, warned at least once */
+	unsigned long        stalls_total;	/* transactions ever warned about */
 	struct stall_entry **heap;
 	size_t               heap_len, heap_cap;
 	bool                 stopping;
@@ -87,10 +88,12 @@ int64_t registry_next_deadline(struct registry *reg);
 size_t registry_wait_due(struct registry *reg, struct stall_view *out, size_t max);
 void registry_stop(struct registry *reg);
 
-/* Copies of up to max entries, oldest DATA first is not promised. */
+/* Copies of up to max entries, the longest in DATA first. */
 size_t registry_snapshot(struct registry *reg, int64_t now_ms,
 			 struct stall_view *out, size_t max);
-void registry_counts(struct registry *reg, size_t *in_data, size_t *stalled);
+/* One consistent reading of the gauges and the stall counter. */
+void registry_counts(struct registry *reg, size_t *in_data, size_t *stalled,
+		     unsigned long *stalls_total);
 
 int64_t registry_clock_ms(void);
 

@@ -51,6 +51,7 @@ session_create(const char *id, int64_t now_ms)
 	text_copy(s->id, sizeof s->id, id);
 	s->connect_at = now_ms;
 	s->helo_at = -1;
+	s->last_txn_end = -1;
 	txn_reset(&s->txn, 0);
 	return s;
 }
@@ -173,9 +174,10 @@ txn_body(struct txn *t, size_t len, int64_t now_ms)
 }
 
 void
-txn_end(struct txn *t)
+txn_end(struct session *s, int64_t end_ms)
 {
-	t->active = false;
+	s->txn.active = false;
+	s->last_txn_end = end_ms;
 }
 
 int64_t

@@ -75,6 +75,7 @@ struct session {
 	char      id[SESSION_ID_LEN + 1];
 	int64_t   connect_at;
 	int64_t   helo_at;		/* last HELO/EHLO; -1 = none */
+	int64_t   last_txn_end;		/* end of the previous transaction; -1 = none */
 	bool      connected;
 	char      client_name[SESSION_NAME_MAX];
 	char      client_addr[64];
@@ -115,7 +116,8 @@ void txn_header(struct txn *t, const char *name, const char *value,
 void txn_eoh(struct txn *t, int64_t now_ms);
 void txn_body(struct txn *t, size_t len, int64_t now_ms);
 void txn_mark(struct txn *t, enum phase phase, int64_t now_ms);
-void txn_end(struct txn *t);
+/* The transaction is over (at end_ms): the next MAIL starts from here. */
+void txn_end(struct session *s, int64_t end_ms);
 
 /* First content event (header, end of header, body or end of message); -1 if none. */
 int64_t txn_first_content(const struct txn *t);

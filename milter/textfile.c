@@ -18,12 +18,30 @@
 #include "expose.h"
 #include "log.h"
 
+/* All of buf to fd; 0, or -1 with errno (EIO for a write that makes no progress). */
+static int
+write_all(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t w = write(fd, buf, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			if (w == 0)
+				errno = EIO;
+			return -1;
+		}
+		buf += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
 int
 textfile_write(const char *path, struct registry *reg)
 {
 	char tmp[4096];
 	size_t len;
-	int saved;
 	int n = snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
 
 	if (n < 0 || (size_t)n >= sizeof tmp) {
@@ -41,24 +59,16 @@ textfile_write(const char *path, struct registry *reg)
 		return -1;
 	}
 	/* readable by the collector whatever the umask (the unit's is 0007) */
-	if (fchmod(fd, 0644) != 0) {
-		saved = errno;
-		close(fd);
-		unlink(tmp);
-		free(body);
-		errno = saved;
-		return -1;
-	}
-	ssize_t w = write(fd, body, len);
-	saved = errno;
+	int err = fchmod(fd, 0644) == 0 && write_all(fd, body, len) == 0 ? 0 : errno;
 	free(body);
-	if (w != (ssize_t)len || close(fd) != 0 || rename(tmp, path) != 0) {
-		if (w >= 0 && w != (ssize_t)len)
-			saved = EIO;
-		else if (errno != 0)
-			saved = errno;
+	/* the descriptor is closed on every path: a full disk must not leak them */
+	if (close(fd) != 0 && err == 0)
+		err = errno;
+	if (err == 0 && rename(tmp, path) != 0)
+		err = errno;
+	if (err != 0) {
 		unlink(tmp);
-		errno = saved;
+		errno = err;
 		return -1;
 	}
 	return 0;
@@ -71,10 +81,11 @@ write_logged(struct textfile *t)
 		t->last_errno = 0;
 		return;
 	}
-	if (errno != t->last_errno)
+	int err = errno;	/* before syslog can change it */
+	if (err != t->last_errno)
 		log_msg(LOG_WARNING, "cannot write metrics file %s: %s", t->path,
-			strerror(errno));
-	t->last_errno = errno;
+			strerror(err));
+	t->last_errno = err;
 }
 
 static void *
@@ -90,6 +101,10 @@ textfile_main(void *arg)
 		write_logged(t);
 		pthread_mutex_lock(&t->lock);
 		at.tv_sec += t->interval_s;
+		struct timespec now;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (at.tv_sec < now.tv_sec)	/* a slow write: no catching up */
+			at.tv_sec = now.tv_sec + t->interval_s;
 		while (!t->stopping &&
 		       pthread_cond_timedwait(&t->wake, &t->lock, &at) != ETIMEDOUT)
 			;
@@ -111,12 +126,22 @@ textfile_start(struct textfile *t, const char *path, int interval_s,
 	t->reg = reg;
 	if (pthread_mutex_init(&t->lock, NULL) != 0)
 		return -1;
-	if (pthread_condattr_init(&attr) != 0 ||
-	    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) != 0 ||
-	    pthread_cond_init(&t->wake, &attr) != 0)
+	if (pthread_condattr_init(&attr) != 0) {
+		pthread_mutex_destroy(&t->lock);
 		return -1;
+	}
+	int rc = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) == 0 &&
+		 pthread_cond_init(&t->wake, &attr) == 0 ? 0 : -1;
 	pthread_condattr_destroy(&attr);
+	if (rc != 0) {
+		pthread_mutex_destroy(&t->lock);
+		return -1;
+	}
 	t->running = pthread_create(&t->thread, NULL, textfile_main, t) == 0;
+	if (!t->running) {
+		pthread_cond_destroy(&t->wake);
+		pthread_mutex_destroy(&t->lock);
+	}
 	return t->running ? 0 : -1;
 }
 

@@ -8,7 +8,6 @@
 
 #include "config.h"
 #include "log.h"
-#include "metrics.h"
 #include "record.h"
 
 #define DUE_BATCH 64
@@ -53,8 +52,6 @@ watchdog_report(const struct stall_view *v, const void *arg)
 	const struct config *cfg = arg;
 	struct record rec;
 
-	if (v->warnings == 1)
-		metrics_stall();
 	record_stall(&rec, v);
 	log_record(&rec, cfg->log_format);
 }

@@ -445,6 +445,64 @@ test_hostile_helo(void)
 			  ((unsigned char)*p >= 0x20 && (unsigned char)*p < 0x7f));
 }
 
+/*
+ * With a real registry: every way a transaction in DATA ends takes it out
+ * of the registry, and a stall that was reported shows on its line.
+ */
+enum end_path { END_HEADER, END_EOH, END_BODY, END_EOM, END_ABORT, END_CLOSE, END_MAIL };
+
+static void
+test_registry_every_end_path(void)
+{
+	static const char *const names[] = {
+		"header", "eoh", "body", "eom", "abort", "close", "new MAIL",
+	};
+	struct registry reg;
+	size_t in_data, stalled;
+
+	CU_ASSERT_FATAL(registry_init(&reg, 1000, 0) == 0);
+	callbacks_init(&cfg, &reg);
+	for (int path = END_HEADER; path <= END_MAIL; path++) {
+		char name[] = "Subject", value[] = "x", from[] = "<c@d>";
+		char *argv[] = { from, NULL };
+		unsigned char body[1] = { 'x' };
+		struct stall_view due[2];
+
+		start();
+		connect_helo_mail();
+		rcpt("<b@example.test>", NULL, NULL);
+		fake_now = 2000;
+		cb_data(ctx);
+		cb_data(ctx);			/* a second DATA changes nothing */
+		registry_counts(&reg, &in_data, &stalled, NULL);
+		EXPECT_INT(in_data, 1);
+		EXPECT_INT(registry_due(&reg, 3000, due, 2), 1);	/* it stalls once */
+		fake_now = 3500;
+		switch (path) {
+		case END_HEADER: cb_header(ctx, name, value); break;
+		case END_EOH: cb_eoh(ctx); break;
+		case END_BODY: cb_body(ctx, body, sizeof body); break;
+		case END_EOM: cb_eom(ctx); break;
+		case END_ABORT: cb_abort(ctx); break;
+		case END_CLOSE: break;
+		case END_MAIL: cb_envfrom(ctx, argv); break;
+		}
+		registry_counts(&reg, &in_data, &stalled, NULL);
+		if (path != END_CLOSE) {
+			if (in_data != 0)
+				fprintf(stderr, "\nend by %s: still in DATA\n", names[path]);
+			EXPECT_INT(in_data, 0);
+		}
+		cb_close(ctx);
+		registry_counts(&reg, &in_data, &stalled, NULL);
+		EXPECT_INT(in_data, 0);
+		EXPECT_INT(stalled, 0);
+		EXPECT_CONTAINS(lines[0], " stalled=yes stall_warnings=1 ");
+	}
+	callbacks_init(&cfg, NULL);
+	registry_destroy(&reg);
+}
+
 int
 suite_callbacks(void)
 {
@@ -460,5 +518,7 @@ suite_callbacks(void)
 	       !CU_add_test(s, "close without connect", test_close_without_connect) ||
 	       !CU_add_test(s, "refused header edit", test_refused_edit_still_continues) ||
 	       !CU_add_test(s, "skip_authenticated", test_skip_authenticated) ||
-	       !CU_add_test(s, "hostile 10,000-byte HELO", test_hostile_helo);
+	       !CU_add_test(s, "hostile 10,000-byte HELO", test_hostile_helo) ||
+	       !CU_add_test(s, "a transaction in DATA leaves the registry on every path",
+			    test_registry_every_end_path);
 }

@@ -49,10 +49,37 @@ name_ok(const char *s, size_t n)
 }
 
 /* Text format 0.0.4, line by line: comments, then name{labels} value. */
+/* For every histogram: cumulative buckets never decrease, +Inf equals _count. */
+static void
+check_histograms(const char *text)
+{
+	unsigned long last = 0;
+	bool in_hist = false;
+
+	for (const char *line = text; *line; ) {
+		size_t len = strcspn(line, "\n");
+		const char *le = strstr(line, "le=\"");
+		if (le != NULL && le < line + len) {
+			const char *close = memchr(le, '}', len);
+			unsigned long v = close ? strtoul(close + 2, NULL, 10) : 0;
+			CU_ASSERT(!in_hist || v >= last);
+			last = v;
+			in_hist = strncmp(le + 4, "+Inf", 4) != 0;
+		} else if (memmem(line, len, "_count", 6) != NULL && strncmp(line, "#", 1) != 0) {
+			const char *sp = memchr(line, ' ', len);
+			CU_ASSERT(sp != NULL && strtoul(sp + 1, NULL, 10) == last);
+			in_hist = false;
+		}
+		line += len + (line[len] == '\n');
+	}
+}
+
 static void
 check_format(const char *text)
 {
 	char typed[128] = "";
+	char seen_types[64][128];
+	int ntypes = 0;
 
 	CU_ASSERT(text[strlen(text) - 1] == '\n');
 	for (const char *line = text; *line; ) {
@@ -61,6 +88,10 @@ check_format(const char *text)
 			size_t nl = strcspn(line + 7, " ");
 			CU_ASSERT(name_ok(line + 7, nl));
 			snprintf(typed, sizeof typed, "%.*s", (int)nl, line + 7);
+			for (int i = 0; i < ntypes; i++)
+				CU_ASSERT(strcmp(seen_types[i], typed) != 0);	/* each family once */
+			if (ntypes < 64)
+				snprintf(seen_types[ntypes++], sizeof seen_types[0], "%s", typed);
 		} else if (strncmp(line, "# HELP ", 7) != 0) {
 			size_t nl = strcspn(line, "{ ");
 			CU_ASSERT(name_ok(line, nl));
@@ -81,6 +112,30 @@ check_format(const char *text)
 		}
 		line += len + (line[len] == '\n');
 	}
+	check_histograms(text);
+}
+
+/* A value on a bound falls in that bucket (le is inclusive). */
+static void
+test_bucket_bounds(void)
+{
+	struct session *s = session_create("0123456789abcdef", 0);
+
+	metrics_reset();
+	txn_begin(s, "<a@b>", NULL, 0);
+	txn_rcpt(&s->txn, "<b@c>", NULL, NULL, 10);	/* rcpt: exactly 0.01 s */
+	txn_data(&s->txn, 20);
+	txn_body(&s->txn, 1012, 30);			/* 1012 + 0 + ... */
+	txn_header(&s->txn, "", "", "X", 30);		/* +4: exactly 1024 bytes */
+	metrics_transaction(s, OUTCOME_ABORTED_IN_CONTENT);
+	char *text = render(NULL);
+	check_format(text);
+	CU_ASSERT(sample(text, "smtptrace_phase_duration_seconds_bucket{phase=\"rcpt\",le=\"0.005\"}") == 0);
+	CU_ASSERT(sample(text, "smtptrace_phase_duration_seconds_bucket{phase=\"rcpt\",le=\"0.01\"}") == 1);
+	CU_ASSERT(sample(text, "smtptrace_upload_bytes_bucket{le=\"1024\"}") == 1);
+	free(text);
+	session_free(s);
+	metrics_reset();
 }
 
 static void
@@ -98,13 +153,12 @@ test_one_transaction(void)
 	txn_header(&s->txn, "Subject", "x", "X-SMTP-Trace", 3280);	/* upload 2.22 s */
 	txn_body(&s->txn, 100000, 3281);
 	txn_mark(&s->txn, PHASE_EOM, 3301);
-	metrics_transaction(&s->txn, OUTCOME_ACCEPTED, 3301, s->connect_at);
+	metrics_transaction(s, OUTCOME_ACCEPTED);
 	metrics_rejected("5.7.1");
 	metrics_rejected("5.7.1");
 	metrics_rejected("4.2.2");
 	metrics_rejected("5.9.9");
 	metrics_rejected("junk");
-	metrics_stall();
 
 	char *text = render(NULL);
 	check_format(text);
@@ -116,7 +170,7 @@ test_one_transaction(void)
 	CU_ASSERT(sample(text, "smtptrace_rejected_recipients_total{enhanced=\"5.7.1\"}") == 2);
 	CU_ASSERT(sample(text, "smtptrace_rejected_recipients_total{enhanced=\"4.2.2\"}") == 1);
 	CU_ASSERT(sample(text, "smtptrace_rejected_recipients_total{enhanced=\"other\"}") == 2);
-	CU_ASSERT(sample(text, "smtptrace_stalls_total") == 1);
+	CU_ASSERT(sample(text, "smtptrace_stalls_total") == 0);
 	/* upload 2.22 s: not in le=1, in le=2.5 and above (cumulative) */
 	CU_ASSERT(sample(text, "smtptrace_upload_seconds_bucket{le=\"1\"}") == 0);
 	CU_ASSERT(sample(text, "smtptrace_upload_seconds_bucket{le=\"2.5\"}") == 1);
@@ -148,7 +202,10 @@ test_one_transaction(void)
 	metrics_reset();
 }
 
-/* A second transaction on the connection: no helo observation, mail from HELO. */
+/*
+ * A second transaction on the connection: no helo observation; "mail"
+ * runs from the end of the first transaction, not from the HELO.
+ */
 static void
 test_second_transaction_phases(void)
 {
@@ -157,12 +214,14 @@ test_second_transaction_phases(void)
 	metrics_reset();
 	session_helo(s, "h", 10);
 	txn_begin(s, "<a@b>", NULL, 20);
-	txn_end(&s->txn);
+	txn_end(s, 4950);
 	txn_begin(s, "<a@b>", NULL, 5000);
-	metrics_transaction(&s->txn, OUTCOME_ABORTED_BEFORE_DATA, 5001, 0);
+	metrics_transaction(s, OUTCOME_ABORTED_BEFORE_DATA);
 	char *text = render(NULL);
 	CU_ASSERT(sample(text, "smtptrace_phase_duration_seconds_count{phase=\"helo\"}") == 0);
 	CU_ASSERT(sample(text, "smtptrace_phase_duration_seconds_count{phase=\"mail\"}") == 1);
+	double mail = sample(text, "smtptrace_phase_duration_seconds_sum{phase=\"mail\"}");
+	CU_ASSERT(mail > 0.0499 && mail < 0.0501);
 	CU_ASSERT(sample(text, "smtptrace_phase_duration_seconds_count{phase=\"upload\"}") == 0);
 	CU_ASSERT(sample(text, "smtptrace_upload_seconds_count") == 0);
 	CU_ASSERT(sample(text, "smtptrace_transactions_total{outcome=\"aborted-before-data\"}") == 1);
@@ -188,6 +247,11 @@ test_gauges_from_registry(void)
 	char *text = render(&reg);
 	CU_ASSERT(sample(text, "smtptrace_transactions_in_data") == 2);
 	CU_ASSERT(sample(text, "smtptrace_transactions_stalled") == 1);
+	CU_ASSERT(sample(text, "smtptrace_stalls_total") == 1);
+	free(text);
+	registry_due(&reg, 1600, out, 2);	/* b: the second stall; a: warned once only */
+	text = render(&reg);
+	CU_ASSERT(sample(text, "smtptrace_stalls_total") == 2);
 	free(text);
 	registry_remove(&reg, &a);
 	registry_remove(&reg, &b);
@@ -210,9 +274,10 @@ test_transactions_json(void)
 	snprintf(a.view.sender, sizeof a.view.sender, "<a@b>");
 	a.view.rcpt = 3;
 	registry_add(&reg, &a, 1000);
-	char *json = expose_transactions(&reg, 3500, &len);
+	char *json = expose_transactions(&reg, 3500, 0, &len);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(json);
-	EXPECT_CONTAINS(json, "{\"now_ms\":3500,\"count\":1,\"transactions\":[");
+	EXPECT_CONTAINS(json, "{\"now_ms\":3500,\"in_data\":1,\"count\":1,\"truncated\":false,"
+			"\"transactions\":[");
 	EXPECT_CONTAINS(json, "{\"session\":\"00000000000000aa\",\"txn\":2,\"queue_id\":null,"
 			"\"client\":\"unknown[192.0.2.1]:25\",\"helo\":\"evil\\\"\\n\\\\helo\","
 			"\"from\":\"<a@b>\",\"rcpt\":3,\"phase\":\"data\",\"seconds_in_phase\":2.500,"
@@ -220,9 +285,36 @@ test_transactions_json(void)
 	CU_ASSERT_PTR_NULL(strchr(json, '\r'));
 	free(json);
 	registry_remove(&reg, &a);
-	json = expose_transactions(&reg, 4000, &len);
-	EXPECT_STR(json, "{\"now_ms\":4000,\"count\":0,\"transactions\":[]}\n");
+	json = expose_transactions(&reg, 4000, 0, &len);
+	EXPECT_STR(json, "{\"now_ms\":4000,\"in_data\":0,\"count\":0,\"truncated\":false,"
+		   "\"transactions\":[]}\n");
 	free(json);
+	registry_destroy(&reg);
+}
+
+/* Capped at the limit, the longest in DATA first, the cut said. */
+static void
+test_transactions_limit(void)
+{
+	enum { N = 50 };
+	static struct stall_entry e[N];
+	struct registry reg;
+	size_t len;
+
+	registry_init(&reg, 100000, 0);
+	for (int i = 0; i < N; i++) {
+		memset(&e[i], 0, sizeof e[i]);
+		snprintf(e[i].view.session, sizeof e[i].view.session, "%016d", i);
+		registry_add(&reg, &e[i], 1000 + i);	/* session 0: the longest in DATA */
+	}
+	char *json = expose_transactions(&reg, 5000, 3, &len);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(json);
+	EXPECT_CONTAINS(json, "\"in_data\":50,\"count\":3,\"truncated\":true,");
+	const char *first = strstr(json, "\"session\":");
+	CU_ASSERT(first != NULL && strncmp(first, "\"session\":\"0000000000000000\"", 28) == 0);
+	free(json);
+	for (int i = 0; i < N; i++)
+		registry_remove(&reg, &e[i]);
 	registry_destroy(&reg);
 }
 
@@ -233,6 +325,8 @@ suite_metrics(void)
 	return s == NULL ||
 	       !CU_add_test(s, "one transaction in every metric", test_one_transaction) ||
 	       !CU_add_test(s, "second transaction: phases", test_second_transaction_phases) ||
+	       !CU_add_test(s, "values on a bucket bound", test_bucket_bounds) ||
 	       !CU_add_test(s, "gauges from the registry", test_gauges_from_registry) ||
-	       !CU_add_test(s, "/transactions JSON", test_transactions_json);
+	       !CU_add_test(s, "/transactions JSON", test_transactions_json) ||
+	       !CU_add_test(s, "/transactions limit", test_transactions_limit);
 }

@@ -125,7 +125,7 @@ test_second_transaction_resets(void)
 	txn_rcpt(&s->txn, "<x@y>", "5.1.1", "User unknown", 11);
 	txn_data(&s->txn, 12);
 	txn_set_queue_id(&s->txn, "ABC123");
-	txn_end(&s->txn);
+	txn_end(s, 0);
 	txn_begin(s, "<c@d>", NULL, 100);
 	EXPECT_INT(s->txn.seq, 2);
 	EXPECT_INT(s->txn_count, 2);

@@ -36,7 +36,7 @@ test_first_warning_and_repeats(void)
 	EXPECT_INT(out[0].in_data_ms, 30000);
 	EXPECT_STR(out[0].session, "000000000000000a");
 	size_t in_data, stalled;
-	registry_counts(&reg, &in_data, &stalled);
+	registry_counts(&reg, &in_data, &stalled, NULL);
 	EXPECT_INT(in_data, 1);
 	EXPECT_INT(stalled, 1);
 	EXPECT_INT(registry_next_deadline(&reg), 91000);
@@ -47,7 +47,7 @@ test_first_warning_and_repeats(void)
 	EXPECT_INT(out[0].warnings, 3);
 	EXPECT_INT(registry_next_deadline(&reg), 211000);	/* keeps its period */
 	EXPECT_INT(registry_remove(&reg, &a), 3);
-	registry_counts(&reg, &in_data, &stalled);
+	registry_counts(&reg, &in_data, &stalled, NULL);
 	EXPECT_INT(in_data, 0);
 	EXPECT_INT(stalled, 0);
 	EXPECT_INT(registry_next_deadline(&reg), -1);
@@ -69,7 +69,7 @@ test_warn_once(void)
 	EXPECT_INT(registry_next_deadline(&reg), -1);	/* no repeat */
 	EXPECT_INT(registry_due(&reg, 100000, out, 2), 0);
 	size_t in_data, stalled;
-	registry_counts(&reg, &in_data, &stalled);
+	registry_counts(&reg, &in_data, &stalled, NULL);
 	EXPECT_INT(stalled, 1);				/* still stalled */
 	struct stall_view snap[2];
 	EXPECT_INT(registry_snapshot(&reg, 7000, snap, 2), 1);
@@ -133,7 +133,7 @@ test_heap_order(void)
 	for (int i = 0; i < N; i++)
 		registry_remove(&reg, &e[i]);
 	size_t in_data, stalled;
-	registry_counts(&reg, &in_data, &stalled);
+	registry_counts(&reg, &in_data, &stalled, NULL);
 	EXPECT_INT(in_data, 0);
 	EXPECT_INT(stalled, 0);
 	registry_destroy(&reg);
@@ -227,7 +227,7 @@ test_watchdog_threads(void)
 	EXPECT_INT(atomic_load(&first_reports), WORKERS * PER_WORKER / 2);
 	CU_ASSERT(atomic_load(&reports) >= atomic_load(&first_reports));
 	size_t in_data, stalled;
-	registry_counts(&reg, &in_data, &stalled);
+	registry_counts(&reg, &in_data, &stalled, NULL);
 	EXPECT_INT(in_data, 0);
 	EXPECT_INT(stalled, 0);
 	registry_destroy(&reg);

@@ -307,7 +307,7 @@ test_conn_line(void)
 	session_set_tls(s, "TLSv1.3");
 	session_unknown(s);
 	txn_begin(s, "<a@b>", NULL, 400);
-	txn_end(&s->txn);
+	txn_end(s, 0);
 	record_conn(&r, s, 900);
 	sbuf_init(&sb, buf, sizeof buf);
 	render_kv(&r, &sb);

@@ -22,7 +22,6 @@ static const struct code_entry entries[] = {
 #define DETAIL_MAX 1000
 
 static const struct code_entry *by_basic[1000];
-static const struct code_entry *by_class[10];
 static const struct code_entry *by_subject[10];
 static const struct code_entry *by_detail[10][DETAIL_MAX];
 static pthread_once_t index_once = PTHREAD_ONCE_INIT;
@@ -37,8 +36,7 @@ build_index(void)
 
 		if (strlen(k) == 3 && k[0] >= '1' && k[0] <= '5')
 			by_basic[atoi(k)] = &entries[i];
-		else if (k[1] == '.' && strcmp(k + 1, ".X.X") == 0)
-			by_class[k[0] - '0'] = &entries[i];
+		/* class rows ("5.X.X") are found by codes_lookup only */
 		else if (sscanf(k, "X.%d.%c", &s, &tail) == 2 && tail == 'X' &&
 			 s >= 0 && s < 10)
 			by_subject[s] = &entries[i];

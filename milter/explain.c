@@ -12,15 +12,17 @@
  *	with the line that ends the reply. --log copies a mail log through and
  *	adds, after each line carrying a 4xx/5xx code (any code with --all) or
  *	a "timeout/lost connection after STAGE", one explanation line; it
- *	streams in constant memory. Exit: 0 explained, 1 some code unknown or
- *	none found (still explained by class), 2 usage.
+ *	streams in constant memory (a 64 KiB buffer; longer lines pass through
+ *	in pieces). Exit: 0 explained, 1 some code unknown or none found
+ *	(still explained by class), 2 usage, 3 read or write error.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
+#include <unistd.h>
 
 #include "codes.h"
 #include "escape.h"
@@ -28,13 +30,14 @@
 #include "sbuf.h"
 #include "version.h"
 
-#define OUT_MAX 16384
+/* one explanation: a 4 KiB input escaped to JSON (6 bytes a byte) and the texts */
+#define OUT_MAX (64 * 1024)
+#define READ_MAX (64 * 1024)
 
 struct opts {
 	bool json;
 	bool log;
 	bool all;
-	bool flush;		/* input is a pipe or terminal: flush every line */
 };
 
 struct event_text {
@@ -188,104 +191,193 @@ explain(const char *input, const struct reply *r, const struct opts *o,
 	return known || (et != NULL && !have);
 }
 
+/* Write what sb holds. Output stays buffered: the reader flushes before it waits. */
 static void
-emit(struct sbuf *sb, const struct opts *o)
+emit(struct sbuf *sb)
 {
+	if (sb->overflow) {
+		/* never half an explanation, nor half a JSON object */
+		sbuf_init(sb, sb->buf, sb->cap);
+		sbuf_puts(sb, "smtptrace-explain: explanation too long, left out\n");
+	}
 	if (sb->len > 0)
-		fwrite_unlocked(sb->buf, 1, sb->len, stdout);
-	if (o->flush)
+		fwrite(sb->buf, 1, sb->len, stdout);
+	sbuf_init(sb, sb->buf, sb->cap);
+}
+
+/*
+ * Standard input in lines, in constant memory: a line longer than the
+ * buffer comes in pieces. stdout is flushed before every read(2), so the
+ * output keeps up with slow input (tail -f) at the cost of one flush per
+ * buffer of a file.
+ */
+struct reader {
+	char   buf[READ_MAX + 1];
+	size_t start, end;
+	bool   eof, error, in_line;	/* in_line: pieces of one line so far */
+};
+
+struct piece {
+	char  *text;		/* NUL-terminated, without the newline */
+	size_t len;
+	bool   first;		/* the start of a line */
+	bool   last;		/* the end of a line */
+};
+
+static bool
+reader_next(struct reader *rd, struct piece *pc)
+{
+	for (;;) {
+		char *nl = memchr(rd->buf + rd->start, '\n', rd->end - rd->start);
+		bool full = rd->start == 0 && rd->end == READ_MAX;
+		if (nl != NULL || full || (rd->eof && rd->end > rd->start)) {
+			size_t stop = nl ? (size_t)(nl - rd->buf) : rd->end;
+			pc->text = rd->buf + rd->start;
+			pc->len = stop - rd->start;
+			pc->text[pc->len] = '\0';
+			pc->first = !rd->in_line;
+			pc->last = nl != NULL || rd->eof;
+			rd->in_line = !pc->last;
+			rd->start = nl ? stop + 1 : rd->end;
+			return true;
+		}
+		if (rd->eof)
+			return false;
+		memmove(rd->buf, rd->buf + rd->start, rd->end - rd->start);
+		rd->end -= rd->start;
+		rd->start = 0;
 		fflush(stdout);
-	sb->len = 0;
-	sb->buf[0] = '\0';
+		ssize_t n = read(0, rd->buf + rd->end, READ_MAX - rd->end);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			rd->error = n < 0;
+			rd->eof = true;
+			continue;
+		}
+		rd->end += (size_t)n;
+	}
+}
+
+static bool
+worth_explaining(const struct reply *r, const struct opts *o)
+{
+	return r->event != REPLY_EVENT_NONE || o->all || r->code >= 400 ||
+	       (r->code < 0 && (r->enhanced[0] == '4' || r->enhanced[0] == '5'));
+}
+
+/* The one line --log adds after a line. */
+static void
+annotation(const struct reply *r, struct sbuf *sb)
+{
+	const struct event_text *et = event_text(r);
+	struct explanation ex;
+	bool have;
+
+	explain_codes(r, &ex, &have);
+	sbuf_puts(sb, "    smtptrace: ");
+	if (et != NULL)
+		sbuf_printf(sb, "%s %s: %s", event_name(r->event), r->stage, et->text);
+	else if (have)
+		codes_summary(&ex, sb);
+	sbuf_putc(sb, '\n');
+}
+
+static int
+io_status(const struct reader *rd, int status)
+{
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "smtptrace-explain: cannot write: %s\n", strerror(errno));
+		return 3;
+	}
+	if (rd->error) {
+		fprintf(stderr, "smtptrace-explain: cannot read: %s\n", strerror(errno));
+		return 3;
+	}
+	return status;
 }
 
 /* --log: copy each line, add one explanation line where it says something. */
 static int
 annotate_log(const struct opts *o)
 {
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t n;
+	static struct reader rd;
 	static char out[OUT_MAX];
 	struct sbuf sb;
-	struct reply r;
+	struct piece pc;
+	struct reply r = { .code = -1 };
+	bool worth = false;
 
 	sbuf_init(&sb, out, sizeof out);
-	while ((n = getline(&line, &cap, stdin)) > 0) {
-		if (line[n - 1] == '\n')
-			line[--n] = '\0';
-		bool found = reply_parse(line, &r);
-		bool worth = found && (r.event != REPLY_EVENT_NONE || o->all ||
-				       (r.code >= 400) ||
-				       (r.code < 0 && (r.enhanced[0] == '4' || r.enhanced[0] == '5')));
-		if (o->json) {
-			if (worth) {
-				explain(line, &r, o, &sb);
-				emit(&sb, o);
-			}
+	while (reader_next(&rd, &pc)) {
+		if (pc.first)	/* a long line is judged by its first piece */
+			worth = reply_parse(pc.text, &r) && worth_explaining(&r, o);
+		if (!o->json) {
+			fwrite(pc.text, 1, pc.len, stdout);
+			if (pc.last)
+				fputc('\n', stdout);
+		}
+		if (!pc.last || !worth)
 			continue;
-		}
-		line[n] = '\n';
-		fwrite_unlocked(line, 1, (size_t)n + 1, stdout);
-		line[n] = '\0';
-		if (worth) {
-			struct explanation ex;
-			bool have;
-			const struct event_text *et = event_text(&r);
-			explain_codes(&r, &ex, &have);
-			sbuf_puts(&sb, "    smtptrace: ");
-			if (et != NULL)
-				sbuf_printf(&sb, "%s %s: %s", event_name(r.event), r.stage, et->text);
-			else if (have)
-				codes_summary(&ex, &sb);
-			sbuf_putc(&sb, '\n');
-		}
-		emit(&sb, o);
+		if (o->json)
+			explain(pc.text, &r, o, &sb);
+		else
+			annotation(&r, &sb);
+		emit(&sb);
 	}
-	free(line);
-	return ferror(stdin) ? 2 : 0;
+	return io_status(&rd, 0);
+}
+
+/* One reply (its lines joined) explained; false when a code is unknown. */
+static bool
+explain_pending(const char *pending, size_t pending_len, const struct opts *o,
+		struct sbuf *sb)
+{
+	char text[4096];
+	struct sbuf tsb;
+	struct reply r;
+
+	sbuf_init(&tsb, text, sizeof text);
+	reply_join(pending, &r, &tsb);
+	if (!o->json)
+		sbuf_printf(sb, "%s\n", pending_len > 200 ? text : pending);
+	bool known = explain(pending, &r, o, sb);
+	if (!o->json)
+		sbuf_putc(sb, '\n');
+	emit(sb);
+	return known;
 }
 
 /* stdin: one explanation per reply; "550-" lines wait for the last one. */
 static int
 explain_stdin(const struct opts *o)
 {
+	static struct reader rd;
 	static char pending[65536], out[OUT_MAX];
 	struct sbuf psb, sb;
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t n;
-	int status = 0;
+	struct piece pc;
 	struct reply r;
+	int status = 0;
 
 	sbuf_init(&psb, pending, sizeof pending);
 	sbuf_init(&sb, out, sizeof out);
-	while ((n = getline(&line, &cap, stdin)) > 0) {
-		if (line[n - 1] == '\n')
-			line[--n] = '\0';
-		if (n == 0)
-			continue;
-		reply_parse(line, &r);
+	while (reader_next(&rd, &pc)) {
+		if (!pc.first || pc.len == 0)
+			continue;	/* only the first piece of a long line counts */
+		reply_parse(pc.text, &r);
 		if (psb.len > 0)
 			sbuf_putc(&psb, '\n');
-		sbuf_puts(&psb, line);
+		sbuf_puts(&psb, pc.text);
 		if (r.continued && !psb.overflow)
 			continue;
-		char text[4096];
-		struct sbuf tsb;
-		sbuf_init(&tsb, text, sizeof text);
-		reply_join(pending, &r, &tsb);
-		if (!o->json)
-			sbuf_printf(&sb, "%s\n", psb.len > 200 ? text : pending);
-		if (!explain(pending, &r, o, &sb))
+		if (!explain_pending(pending, psb.len, o, &sb))
 			status = 1;
-		if (!o->json)
-			sbuf_putc(&sb, '\n');
-		emit(&sb, o);
 		sbuf_init(&psb, pending, sizeof pending);
 	}
-	free(line);
-	return status;
+	/* a reply whose last line never came ("550-..." then the end) */
+	if (psb.len > 0 && !explain_pending(pending, psb.len, o, &sb))
+		status = 1;
+	return io_status(&rd, status);
 }
 
 static void
@@ -314,7 +406,7 @@ usage(FILE *f)
 	      "           meaning, known, classes_conflict, basic, enhanced_detail\n"
 	      "\n"
 	      "exit status: 0 explained, 1 a code is not registered or none was found\n"
-	      "(still explained by its class), 2 usage error.\n", f);
+	      "(still explained by its class), 2 usage error, 3 a read or write error.\n", f);
 }
 
 int
@@ -341,11 +433,8 @@ main(int argc, char **argv)
 		default: usage(stderr); return 2;
 		}
 	}
-	struct stat st;
-	o.flush = fstat(0, &st) == 0 && !S_ISREG(st.st_mode);
 	static char outbuf[1 << 16];
-	if (!o.flush)
-		setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
+	setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
 	if (o.log) {
 		if (optind < argc) {
 			fputs("smtptrace-explain: --log reads standard input only\n", stderr);
@@ -370,7 +459,11 @@ main(int argc, char **argv)
 			status = 1;
 		if (!o.json && i + 1 < argc)
 			sbuf_putc(&sb, '\n');
-		emit(&sb, &o);
+		emit(&sb);
+	}
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "smtptrace-explain: cannot write: %s\n", strerror(errno));
+		return 3;
 	}
 	return status;
 }

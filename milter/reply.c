@@ -98,8 +98,14 @@ find_code(const char *line)
 			if (code_at(line, p))
 				return p;
 	}
+	/* in running text a number is a reply only where replies stand:
+	 * after "(", a quote (Exim's C="250 ok") or ": ", or with an enhanced
+	 * code after it ("after 450 seconds", "sent 250 messages" are not) */
 	for (p = line; (p = strpbrk(p, "2345")) != NULL; p++)
-		if (code_at(line, p))
+		if (code_at(line, p) &&
+		    ((p > line && (p[-1] == '(' || p[-1] == '"')) ||
+		     (p > line + 1 && p[-1] == ' ' && p[-2] == ':') ||
+		     (p[3] != '\0' && enhanced_at(p + 4) > 0)))
 			return p;
 	/* glued to a word ("reject=553 5.1.8", "Reason:550 5.4.6"): only
 	 * with an enhanced code after it, which makes it unmistakable */
@@ -167,18 +173,17 @@ find_event(const char *line, struct reply *r)
 	}
 }
 
-bool
-reply_parse(const char *line, struct reply *r)
+/* Parse one line, NUL-terminated at its end; offsets stay within it. */
+static void
+parse_line(const char *line, struct reply *r)
 {
-	const char *end = line + strcspn(line, "\r\n");
+	const char *end = line + strlen(line);
 	const char *code, *p;
 	size_t len;
 
-	memset(r, 0, sizeof *r);
-	r->code = -1;
 	find_event(line, r);
 	code = find_code(line);
-	if (code != NULL && code < end) {
+	if (code != NULL) {
 		r->code = (code[0] - '0') * 100 + (code[1] - '0') * 10 + (code[2] - '0');
 		r->continued = code[3] == '-';
 		p = code + 3;
@@ -194,8 +199,8 @@ reply_parse(const char *line, struct reply *r)
 		}
 		while (*p == ' ')
 			p++;
-		r->text = p < end ? p : end;
-		r->text_len = (size_t)(end - r->text);
+		r->text = p;
+		r->text_len = (size_t)(end - p);
 	}
 	if (r->enhanced[0] == '\0') {
 		/* a bare enhanced code ("5.7.1"), qmail's (#5.1.1), dsn=5.1.1 */
@@ -204,9 +209,28 @@ reply_parse(const char *line, struct reply *r)
 			e++;
 		if ((len = enhanced_at(e)) == 0)
 			e = find_enhanced(line, &len);
-		if (e != NULL && e < end)
+		if (e != NULL)
 			copy_enhanced(r->enhanced, sizeof r->enhanced, e, len);
 	}
+}
+
+bool
+reply_parse(const char *line, struct reply *r)
+{
+	char buf[REPLY_LINE_MAX];
+	size_t len = strcspn(line, "\r\n");
+
+	memset(r, 0, sizeof *r);
+	r->code = -1;
+	/* only this line, and only its first REPLY_LINE_MAX - 1 bytes: no
+	 * search may run into the next line or on for ever */
+	if (len >= sizeof buf)
+		len = sizeof buf - 1;
+	memcpy(buf, line, len);
+	buf[len] = '\0';
+	parse_line(buf, r);
+	if (r->text != NULL)
+		r->text = line + (r->text - buf);	/* back into the caller's string */
 	return r->code > 0 || r->enhanced[0] != '\0' || r->event != REPLY_EVENT_NONE;
 }
 
@@ -224,6 +248,10 @@ reply_join(const char *lines, struct reply *r, struct sbuf *text)
 			if (!have) {
 				first = cur;
 				have = true;
+			} else if (first.enhanced[0] == '\0' && cur.enhanced[0] != '\0' &&
+				   (cur.code == first.code || cur.code < 0)) {
+				/* "550-Text\n550 5.7.1 more": the code on a later line */
+				memcpy(first.enhanced, cur.enhanced, sizeof first.enhanced);
 			}
 			if (cur.text != NULL && cur.text_len > 0) {
 				if (text->len > 0)

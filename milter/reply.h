@@ -12,9 +12,10 @@
  *	carrying one ("said: 550 ...", "NOQUEUE: reject: RCPT from ...: 554
  *	5.7.1 ...", "status=bounced (...)", "dsn=5.1.1"), and Postfix's
  *	"timeout after STAGE" / "lost connection after STAGE" lines. A reply's
- *	text runs from after its codes to the end of the line. Multi-line
+ *	text runs from after its codes to the end of the line. Only the
+ *	first line (and its first REPLY_LINE_MAX - 1 bytes) is read; multi-line
  *	replies: reply_join() merges continuation lines into one text.
- *	Pure, no allocation; constant work per byte.
+ *	Pure, no allocation; work linear in the line.
  */
 #ifndef SMTPTRACE_REPLY_H
 #define SMTPTRACE_REPLY_H
@@ -23,6 +24,9 @@
 #include <stddef.h>
 
 #include "sbuf.h"
+
+/* Bytes of one line looked at; a longer line is parsed on its first part. */
+#define REPLY_LINE_MAX 8192
 
 enum reply_event {
 	REPLY_EVENT_NONE,

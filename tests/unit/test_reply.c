@@ -108,6 +108,38 @@ test_text_and_join(void)
 	EXPECT_STR(text, "The account does not exist.");
 }
 
+/* One line is parsed on its own; a reply split over lines is joined. */
+static void
+test_lines_apart(void)
+{
+	struct reply r;
+	char text[256];
+	struct sbuf sb;
+
+	CU_ASSERT_TRUE(reply_parse("550-5.7.1 first line\nhost x said: 450 4.7.1 second", &r));
+	EXPECT_INT(r.code, 550);
+	EXPECT_STR(r.enhanced, "5.7.1");
+	CU_ASSERT(r.text_len == strlen("first line"));
+	CU_ASSERT_TRUE(reply_parse("550-no enhanced code here\ntimeout after DATA (1 bytes)", &r));
+	EXPECT_INT(r.event, REPLY_EVENT_NONE);	/* the event is on another line */
+
+	/* the enhanced code on a later line of the same reply */
+	sbuf_init(&sb, text, sizeof text);
+	CU_ASSERT_TRUE(reply_join("550-Verification failed\n550 5.7.1 Access denied", &r, &sb));
+	EXPECT_INT(r.code, 550);
+	EXPECT_STR(r.enhanced, "5.7.1");
+	EXPECT_STR(text, "Verification failed Access denied");
+
+	/* a line longer than REPLY_LINE_MAX: parsed on its first part, no overrun */
+	static char big[REPLY_LINE_MAX * 3];
+	memset(big, '9', sizeof big - 1);
+	memcpy(big, "421 4.4.2 ", 10);
+	big[sizeof big - 1] = '\0';
+	CU_ASSERT_TRUE(reply_parse(big, &r));
+	EXPECT_INT(r.code, 421);
+	CU_ASSERT(r.text == big + 10 && r.text_len == REPLY_LINE_MAX - 1 - 10);
+}
+
 int
 suite_reply(void)
 {
@@ -115,5 +147,6 @@ suite_reply(void)
 	return s == NULL ||
 	       !CU_add_test(s, "real reply and log lines (tests/data/replies.tsv)", test_real_lines) ||
 	       !CU_add_test(s, "timeout / lost connection after STAGE", test_events) ||
-	       !CU_add_test(s, "text and multi-line join", test_text_and_join);
+	       !CU_add_test(s, "text and multi-line join", test_text_and_join) ||
+	       !CU_add_test(s, "lines parsed apart", test_lines_apart);
 }

@@ -142,7 +142,7 @@ demo: deps
 	$(PYTHON) tests/demo.py
 
 run: $(MILTER_BIN)
-	$(MILTER_BIN) -f -c conf/smtptrace.conf -p unix:$(BUILD)/milter.sock
+	$(MILTER_BIN) -f -c conf/smtptrace.conf -p unix:$(CURDIR)/$(BUILD)/milter.sock
 
 asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \

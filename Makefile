@@ -55,7 +55,7 @@ DEPS_TEST  = libcunit1-dev postfix swaks python3 python3-prometheus-client prome
 DEPS_BENCH = pflogsumm time
 
 .PHONY: all deps deps-bench check unit cli e2e demo run install clean asan tsan lint help \
-	bench bench-explain bench-watchdog install-packages prometheus-check
+	bench bench-explain bench-watchdog bench-mta install-packages prometheus-check
 
 all: $(MILTER_BIN) $(EXPLAIN_BIN)
 
@@ -125,7 +125,13 @@ prometheus-check:
 	bash conf/prometheus/check.sh
 
 # Figures, not pass/fail tests: run on a quiet machine.
-bench: bench-explain bench-watchdog
+bench: bench-explain bench-watchdog bench-mta
+
+# smtp-source through a private Postfix: no milter vs smtptrace vs smtptrace
+# with metrics and stall watching, interleaved; msg/s, ratios, milter CPU, RSS.
+bench-mta: deps
+	$(MAKE) $(MILTER_BIN)
+	$(PYTHON) tests/bench/bench_mta.py
 
 bench-watchdog: $(BUILD)/bench-watchdog
 	$(BUILD)/bench-watchdog 1000
@@ -180,7 +186,8 @@ help:
 	@echo "make deps      install the Debian packages needed (as root)"
 	@echo "make check     all tests: unit (CUnit) and end to end on a private Postfix"
 	@echo "make demo      a private loopback Postfix with the milter, a few transactions"
-	@echo "make bench     benchmarks that print figures (smtptrace-explain vs pflogsumm)"
+	@echo "make bench     benchmarks that print figures (smtptrace-explain vs pflogsumm,"
+	@echo "               stall warning lateness, MTA throughput with and without the milter)"
 	@echo "make run       the milter in the foreground on $(BUILD)/milter.sock"
 	@echo "make asan      unit tests under AddressSanitizer and UBSan"
 	@echo "make tsan      unit tests under ThreadSanitizer"

@@ -415,17 +415,21 @@ bad:
 	return -1;
 }
 
+const char *
+config_unix_path(const char *spec)
+{
+	if (strncmp(spec, "unix:", 5) == 0)
+		return spec + 5;
+	if (strncmp(spec, "local:", 6) == 0)
+		return spec + 6;
+	return spec[0] == '/' ? spec : NULL;
+}
+
 int
 config_check_socket(const char *spec, char *msg, size_t size)
 {
-	const char *path = NULL;
+	const char *path = config_unix_path(spec);
 
-	if (strncmp(spec, "unix:", 5) == 0)
-		path = spec + 5;
-	else if (strncmp(spec, "local:", 6) == 0)
-		path = spec + 6;
-	else if (spec[0] == '/')
-		path = spec;
 	if (path != NULL) {
 		if (path[0] == '/')
 			return 0;
@@ -481,15 +485,6 @@ config_resolve(struct config *cfg)
 		text_copy(host, sizeof host, "localhost");
 	host[sizeof host - 1] = '\0';
 	text_copy(cfg->header_authserv_id, sizeof cfg->header_authserv_id, host);
-}
-
-const char *
-config_facility_name(int facility)
-{
-	for (const struct choice *c = facilities; c->name; c++)
-		if (c->value == facility)
-			return c->name;
-	return "?";
 }
 
 size_t

@@ -64,6 +64,8 @@ void config_defaults(struct config *cfg);
  */
 int config_load(const char *path, bool must_exist, struct config *cfg,
 		struct config_errors *errs);
+/* The file of a unix: or local: socket spec; NULL for inet sockets. */
+const char *config_unix_path(const char *socket_spec);
 /* A socket spec libmilter takes (absolute unix path); 0, or -1 and msg. */
 int config_check_socket(const char *spec, char *msg, size_t size);
 /*
@@ -78,7 +80,5 @@ void config_resolve(struct config *cfg);
 /* The keys the file may hold, "group.key" (for checks and documentation). */
 size_t config_key_count(void);
 const char *config_key_name(size_t i);
-/* Name of a facility value, e.g. "mail". */
-const char *config_facility_name(int facility);
 
 #endif

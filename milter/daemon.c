@@ -156,13 +156,3 @@ daemon_ready(int status)
 			close(fd);
 	}
 }
-
-const char *
-daemon_unix_path(const char *spec)
-{
-	if (strncmp(spec, "unix:", 5) == 0)
-		return spec + 5;
-	if (strncmp(spec, "local:", 6) == 0)
-		return spec + 6;
-	return spec[0] == '/' ? spec : NULL;
-}

@@ -37,7 +37,5 @@ int daemon_write_pidfile(const char *path, char *err, size_t errsize);
 int daemon_detach(char *err, size_t errsize);
 /* Tell the waiting parent (if any) how start-up ended: 0 ready, else failed. */
 void daemon_ready(int status);
-/* The file of a unix: or local: socket spec; NULL for inet sockets. */
-const char *daemon_unix_path(const char *socket_spec);
 
 #endif

@@ -131,7 +131,7 @@ load_config(const struct options *o, struct config *cfg)
 static int
 open_socket(const struct config *cfg, const struct daemon_user *who)
 {
-	const char *path = daemon_unix_path(cfg->socket);
+	const char *path = config_unix_path(cfg->socket);
 	char err[300];
 
 	if (mta_setconn(cfg->socket) != 0) {
@@ -235,7 +235,7 @@ stop_services(struct services *sv)
 static void
 clean_up(const struct config *cfg)
 {
-	const char *path = daemon_unix_path(cfg->socket);
+	const char *path = config_unix_path(cfg->socket);
 
 	if (path != NULL && unlink(path) != 0 && errno != ENOENT)
 		log_msg(LOG_WARNING, "cannot remove socket %s: %s", path, strerror(errno));
@@ -275,7 +275,7 @@ main(int argc, char **argv)
 	if (start(&o, &cfg, have_user ? &user : NULL, &sv) < 0 ||
 	    start_services(&cfg, &sv) < 0) {
 		stop_services(&sv);
-		const char *path = daemon_unix_path(cfg.socket);
+		const char *path = config_unix_path(cfg.socket);
 		if (path != NULL)
 			unlink(path);	/* ours if it is there: opensocket replaced any old one */
 		daemon_ready(1);

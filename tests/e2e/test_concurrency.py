@@ -45,7 +45,7 @@ import time
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), os.pardir)))
 
-from harness.instance import Instance, HarnessError, free_port, port_listening   # noqa: E402
+from harness.instance import Instance, HarnessError, free_port   # noqa: E402
 from harness.observe import (get_json, get_metrics, MetricsError, LogFollower,   # noqa: E402
                              proc_status_kib, proc_threads, proc_fds)
 from harness import cases                                                       # noqa: E402
@@ -463,11 +463,7 @@ def main(argv):
                     main_cf=main_cf, milter_config_extra=extra)
     try:
         inst.start()
-        deadline = time.monotonic() + 10
-        while not port_listening(http_port):
-            if time.monotonic() >= deadline or not inst.milter_running():
-                raise HarnessError('the milter does not listen on 127.0.0.1:%d' % http_port)
-            time.sleep(0.05)
+        inst.wait_milter_listening(http_port)
     except (HarnessError, OSError, subprocess.SubprocessError) as e:
         status = start_failed('concurrency', e)
         inst.stop()

@@ -494,6 +494,14 @@ class Instance:
                 proc.wait(grace)
         return proc.returncode
 
+    def wait_milter_listening(self, port, timeout=10):
+        """Wait until the milter listens on 127.0.0.1:port (its metrics.http_listen)."""
+        deadline = time.monotonic() + timeout
+        while not port_listening(port):
+            if time.monotonic() >= deadline or not self.milter_running():
+                raise HarnessError('the milter does not listen on 127.0.0.1:%d' % port)
+            time.sleep(0.05)
+
     def milter_running(self):
         return self.milter_proc is not None and self.milter_proc.poll() is None
 

@@ -149,9 +149,16 @@ stop_watching(struct session *s)
 		s->txn.stall_warnings = registry_remove(registry, &s->txn.stall);
 }
 
+/* A transaction that takes events: begun, and not ended by an abort. */
+static bool
+txn_open(const struct session *s)
+{
+	return s != NULL && s->txn.active && s->txn.at[PHASE_ABORT] < 0;
+}
+
 /* End the open transaction at end_ms: decide, log, forget. */
 static void
-txn_finish(struct session *s, int64_t end_ms)
+txn_finish(struct session *s, int64_t end_ms, enum outcome_next next)
 {
 	struct outcome_limits limits = {
 		.data_timeout_ms = (int64_t)cfg->mta_data_timeout * 1000,
@@ -160,11 +167,32 @@ txn_finish(struct session *s, int64_t end_ms)
 	struct record rec;
 
 	stop_watching(s);
-	enum outcome o = outcome_decide(&s->txn, end_ms, &limits);
+	enum outcome o = outcome_decide(&s->txn, end_ms, next, &limits);
 	metrics_transaction(s, o);
 	record_txn(&rec, s, o, end_ms);
 	log_record(&rec, cfg->log_format);
 	txn_end(s, end_ms);
+}
+
+/*
+ * The client's next step reached the milter. A transaction whose abort is
+ * waiting for it (outcome_needs_next) ends now, at the time of its abort:
+ * with "the client went on" (another command) or "the connection closed".
+ * With any_open, a transaction still open without an abort ends too (a
+ * MAIL or a close: nothing more can come for it).
+ */
+static void
+txn_settle(struct session *s, enum outcome_next next, bool any_open,
+	   int64_t now)
+{
+	const struct txn *t = &s->txn;
+
+	if (!t->active)
+		return;
+	if (t->at[PHASE_ABORT] >= 0)
+		txn_finish(s, t->at[PHASE_ABORT], next);
+	else if (any_open)
+		txn_finish(s, now, next);
 }
 
 sfsistat
@@ -241,7 +269,9 @@ cb_helo(SMFICTX *ctx, char *helohost)
 
 	if (s == NULL)
 		return SMFIS_CONTINUE;
-	session_helo(s, helohost, mta_now_ms());
+	int64_t now = mta_now_ms();
+	txn_settle(s, OUTCOME_NEXT_COMMAND, false, now);
+	session_helo(s, helohost, now);
 	session_set_tls(s, mta_getsymval(ctx, "{tls_version}"));
 	debug_event(s, "helo");
 	return reply(s, SMFIP_NR_HELO);
@@ -255,8 +285,8 @@ cb_envfrom(SMFICTX *ctx, char **argv)
 
 	if (s == NULL)
 		return SMFIS_CONTINUE;
-	if (s->txn.active)	/* no abort came for the last one */
-		txn_finish(s, now);
+	/* the last one ended with an abort, or no abort came for it */
+	txn_settle(s, OUTCOME_NEXT_COMMAND, true, now);
 	txn_begin(s, argv ? argv[0] : NULL, mta_getsymval(ctx, "{auth_authen}"),
 		  now);
 	take_queue_id(ctx, &s->txn);
@@ -269,7 +299,7 @@ cb_envrcpt(SMFICTX *ctx, char **argv)
 {
 	struct session *s = cb_session_of(ctx);
 
-	if (s == NULL || !s->txn.active)
+	if (!txn_open(s))
 		return reply(s, SMFIP_NR_RCPT);
 	const char *mailer = mta_getsymval(ctx, "{rcpt_mailer}");
 	const char *status = NULL, *text = NULL;
@@ -294,7 +324,9 @@ cb_data(SMFICTX *ctx)
 {
 	struct session *s = cb_session_of(ctx);
 
-	if (s == NULL || !s->txn.active)
+	/* a second DATA (or BDAT) event would restart the watch and lose
+	 * the stall warnings counted so far: the first one counts */
+	if (!txn_open(s) || s->txn.at[PHASE_DATA] >= 0)
 		return reply(s, SMFIP_NR_DATA);
 	int64_t now = mta_now_ms();
 	txn_data(&s->txn, now);
@@ -309,7 +341,7 @@ cb_header(SMFICTX *ctx, char *name, char *value)
 {
 	struct session *s = cb_session_of(ctx);
 
-	if (s == NULL || !s->txn.active)
+	if (!txn_open(s))
 		return reply(s, SMFIP_NR_HDR);
 	stop_watching(s);
 	txn_header(&s->txn, name, value, cfg->header_name, mta_now_ms());
@@ -321,7 +353,7 @@ cb_eoh(SMFICTX *ctx)
 {
 	struct session *s = cb_session_of(ctx);
 
-	if (s == NULL || !s->txn.active)
+	if (!txn_open(s))
 		return reply(s, SMFIP_NR_EOH);
 	stop_watching(s);
 	txn_eoh(&s->txn, mta_now_ms());
@@ -336,7 +368,7 @@ cb_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
 	struct session *s = cb_session_of(ctx);
 
 	(void)chunk;
-	if (s == NULL || !s->txn.active)
+	if (!txn_open(s))
 		return reply(s, SMFIP_NR_BODY);
 	stop_watching(s);
 	txn_body(&s->txn, len, mta_now_ms());
@@ -349,28 +381,38 @@ cb_eom(SMFICTX *ctx)
 	struct session *s = cb_session_of(ctx);
 	int64_t now = mta_now_ms();
 
-	if (s == NULL || !s->txn.active)
+	if (!txn_open(s))
 		return SMFIS_CONTINUE;
 	stop_watching(s);
 	txn_mark(&s->txn, PHASE_EOM, now);
 	take_queue_id(ctx, &s->txn);
 	debug_event(s, "eom");
 	header_apply(ctx, cfg, s, now);
-	txn_finish(s, now);
+	txn_finish(s, now, OUTCOME_NEXT_NONE);
 	return SMFIS_CONTINUE;
 }
 
+/*
+ * The MTA ended the transaction. Postfix's ABORT needs no reply, so it
+ * reaches the milter only with the client's next step (MILTER-FACTS): its
+ * time is that step's, not the refusal's. A transaction in DATA without
+ * content cannot be told yet (the client left, or it was refused after
+ * its final dot): it leaves the registry now and its line waits for the
+ * next event of the connection (txn_settle), at most until close.
+ */
 sfsistat
 cb_abort(SMFICTX *ctx)
 {
 	struct session *s = cb_session_of(ctx);
 	int64_t now = mta_now_ms();
 
-	if (s == NULL || !s->txn.active)
+	if (!txn_open(s))
 		return SMFIS_CONTINUE;
 	debug_event(s, "abort");
 	txn_mark(&s->txn, PHASE_ABORT, now);
-	txn_finish(s, now);
+	stop_watching(s);
+	if (!outcome_needs_next(&s->txn))
+		txn_finish(s, now, OUTCOME_NEXT_NONE);
 	return SMFIS_CONTINUE;
 }
 
@@ -384,10 +426,9 @@ cb_close(SMFICTX *ctx)
 	if (s == NULL)
 		return SMFIS_CONTINUE;
 	debug_event(s, "close");
-	if (s->txn.active) {
+	if (s->txn.active && s->txn.at[PHASE_ABORT] < 0)
 		txn_mark(&s->txn, PHASE_CLOSE, now);
-		txn_finish(s, now);
-	}
+	txn_settle(s, OUTCOME_NEXT_CLOSE, true, now);
 	if (s->connected) {
 		record_conn(&rec, s, now);
 		log_record(&rec, cfg->log_format);
@@ -406,6 +447,7 @@ cb_unknown(SMFICTX *ctx, const char *cmd)
 	(void)cmd;
 	if (s == NULL)
 		return SMFIS_CONTINUE;
+	txn_settle(s, OUTCOME_NEXT_COMMAND, false, mta_now_ms());
 	session_unknown(s);
 	debug_event(s, "unknown");
 	return reply(s, SMFIP_NR_UNKN);

@@ -204,8 +204,9 @@ metrics_render(struct sbuf *sb, struct registry *reg)
 	sbuf_printf(sb, "smtptrace_connections_total %lu\n", atomic_load(&connections_total));
 	head(sb, "smtptrace_transactions_total", "counter", "Transactions, by how they ended.");
 	for (int o = 0; o < OUTCOME__COUNT; o++)
-		sbuf_printf(sb, "smtptrace_transactions_total{outcome=\"%s\"} %lu\n",
-			    outcome_name((enum outcome)o), atomic_load(&outcomes[o]));
+		if (outcome_scope((enum outcome)o) == OUTCOME_MILTER)
+			sbuf_printf(sb, "smtptrace_transactions_total{outcome=\"%s\"} %lu\n",
+				    outcome_name((enum outcome)o), atomic_load(&outcomes[o]));
 	head(sb, "smtptrace_transactions_in_data", "gauge",
 	     "Transactions after 354 whose message has not arrived yet.");
 	sbuf_printf(sb, "smtptrace_transactions_in_data %zu\n", in_data);

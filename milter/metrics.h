@@ -9,8 +9,8 @@
  *	configuration and the registry): updated from any libmilter worker
  *	without a lock, read by the HTTP and text-file threads. One
  *	observation per transaction, when it ends. Names, labels and buckets
- *	are stable and documented in README.md; label sets are bounded (six
- *	outcomes, six phases, enhanced codes c.s.d with c 4 or 5, s 0-7 and
+ *	are stable and documented in README.md; label sets are bounded (the
+ *	outcomes the milter decides, six phases, enhanced codes c.s.d with c 4 or 5, s 0-7 and
  *	d 0-39, else "other").
  */
 #ifndef SMTPTRACE_METRICS_H

@@ -102,21 +102,15 @@ explain_rejects(struct record *r, const struct txn *t)
 	}
 }
 
-/* "421 4.4.2" or "5xx 5.7.1" explained; nothing for an empty reply. */
+/* The implied reply ("421 4.4.2", "5xx 5.7.1") explained. */
 static void
-explain_reply(struct record *r)
+explain_reply(struct record *r, const struct implied_reply *ir)
 {
 	struct explanation ex;
 	struct sbuf sb;
-	int basic = -1;
-	char enh[16] = "";
 
 	sbuf_init(&sb, r->reply_explain, sizeof r->reply_explain);
-	if (sscanf(r->reply, "%d %15s", &basic, enh) < 1)
-		sscanf(r->reply, "%*cxx %15s", enh);
-	if (basic < 0 && enh[0] == '\0')
-		return;
-	codes_explain(basic, enh, &ex);
+	codes_explain(ir->code > 0 ? ir->code : -1, ir->enhanced, &ex);
 	codes_summary(&ex, &sb);
 }
 
@@ -149,6 +143,7 @@ record_txn(struct record *r, const struct session *s, enum outcome o,
 	   int64_t end_ms)
 {
 	const struct txn *t = &s->txn;
+	struct implied_reply ir;
 	struct sbuf sb;
 
 	record_reset(r);
@@ -180,12 +175,12 @@ record_txn(struct record *r, const struct session *s, enum outcome o,
 			add_text(r, "rejects_explain", r->rejects_explain, FIELD_EXPLAIN);
 	}
 	add_text(r, "outcome", outcome_name(o), 0);
-	sbuf_init(&sb, r->reply, sizeof r->reply);
-	outcome_reply(o, t, &sb);
-	if (r->reply[0] != '\0')
+	outcome_reply(o, t, &ir);
+	if (!implied_reply_empty(&ir)) {
+		sbuf_init(&sb, r->reply, sizeof r->reply);
+		implied_reply_format(&ir, &sb);
 		add_text(r, "reply", r->reply, FIELD_LOG_ONLY);
-	if (o != OUTCOME_ACCEPTED && r->reply[0] != '\0') {
-		explain_reply(r);
+		explain_reply(r, &ir);
 		add_text(r, "reply_explain", r->reply_explain, FIELD_EXPLAIN);
 	}
 	add_timeline(r);
@@ -244,9 +239,11 @@ record_stall(struct record *r, const struct stall_view *v)
 	add_num(r, "rcpt", v->rcpt, 0);
 	add_num(r, "in_data_ms", v->in_data_ms, 0);
 	add_num(r, "warning", v->warnings, 0);
-	add_text(r, "explain", "the client got 354 and has not finished the message: "
-		 "the upload is stalled or very slow; the MTA hears nothing until the final "
-		 "dot and gives up at its data timeout (421 4.4.2)", 0);
+	add_text(r, "explain", "the client got 354 and smtptrace has seen no content "
+		 "since (in_data_ms): most likely the upload is stalled or very slow, and "
+		 "the MTA will give up at its data timeout (421 4.4.2); rarely, the MTA "
+		 "refused the message after its final dot and the client has not sent "
+		 "its next command yet (the milter hears of that only then)", 0);
 }
 
 const struct field *

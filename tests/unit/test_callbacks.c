@@ -260,30 +260,70 @@ test_full_transaction(void)
 	CU_ASSERT_PTR_NULL(fctx.priv);
 }
 
-/* Where the connection ends, and the outcome each end must give. */
+/*
+ * Where the transaction ends, what follows, and the outcome each must give.
+ * An abort of a transaction in DATA without content is decided only at the
+ * client's next step: another command means it finished and was refused.
+ */
+enum then { THEN_CLOSE, THEN_MAIL, THEN_HELO, THEN_UNKNOWN };
+
 struct abort_case {
 	const char *name;
 	int         stage;		/* 0 after MAIL, 1 after RCPT, 2 after DATA, 3 in content */
 	int64_t     end_after_data;	/* ms after DATA, stage 2 */
 	bool        by_close;		/* close without abort */
+	enum then   then;		/* what follows the abort */
+	int64_t     then_after;		/* ms after the abort */
+	bool        deferred;		/* no line until what follows */
 	const char *want;
 };
 
 static const struct abort_case abort_cases[] = {
-	{ "abort after MAIL", 0, 0, false, "outcome=aborted-before-data" },
-	{ "close after MAIL", 0, 0, true, "outcome=aborted-before-data" },
-	{ "abort after RCPT", 1, 0, false, "outcome=aborted-before-data" },
-	{ "abort 1 s after DATA", 2, 1000, false, "outcome=abandoned-after-354" },
-	{ "close 1 s after DATA", 2, 1000, true, "outcome=abandoned-after-354" },
-	{ "abort 5 s after DATA", 2, 5000, false, "outcome=timeout-after-354" },
-	{ "abort in content", 3, 0, false, "outcome=aborted-in-content" },
+	{ "abort after MAIL", 0, 0, false, THEN_CLOSE, 0, false, "outcome=aborted-before-data" },
+	{ "close after MAIL", 0, 0, true, THEN_CLOSE, 0, false, "outcome=aborted-before-data" },
+	{ "abort after RCPT", 1, 0, false, THEN_CLOSE, 0, false, "outcome=aborted-before-data" },
+	{ "abort after RCPT, then MAIL", 1, 0, false, THEN_MAIL, 10, false,
+	  "outcome=aborted-before-data" },
+	{ "abort 1 s after DATA, close", 2, 1000, false, THEN_CLOSE, 0, true,
+	  "outcome=ended-after-354" },
+	{ "close 1 s after DATA", 2, 1000, true, THEN_CLOSE, 0, false, "outcome=ended-after-354" },
+	{ "abort 5 s after DATA, close", 2, 5000, false, THEN_CLOSE, 0, true,
+	  "outcome=timeout-after-354" },
+	{ "abort 1 s after DATA, close 9 s later", 2, 1000, false, THEN_CLOSE, 9000, true,
+	  "outcome=ended-after-354" },
+	{ "abort after DATA, then MAIL", 2, 1000, false, THEN_MAIL, 0, true,
+	  "outcome=refused-after-354" },
+	{ "abort after DATA, MAIL 9 s later", 2, 1000, false, THEN_MAIL, 9000, true,
+	  "outcome=refused-after-354" },
+	{ "abort after DATA, then HELO", 2, 1000, false, THEN_HELO, 0, true,
+	  "outcome=refused-after-354" },
+	{ "abort after DATA, unknown command", 2, 1000, false, THEN_UNKNOWN, 0, true,
+	  "outcome=refused-after-354" },
+	{ "abort in content", 3, 0, false, THEN_CLOSE, 0, false, "outcome=aborted-in-content" },
 };
+
+static void
+abort_case_then(const struct abort_case *c)
+{
+	char from[] = "<c@example.test>", helo[] = "again.test", cmd[] = "XYZZY";
+	char *argv[] = { from, NULL };
+
+	fake_now += c->then_after;
+	switch (c->then) {
+	case THEN_CLOSE: break;
+	case THEN_MAIL: CU_ASSERT_EQUAL(cb_envfrom(ctx, argv), SMFIS_CONTINUE); break;
+	case THEN_HELO: CU_ASSERT_EQUAL(cb_helo(ctx, helo), SMFIS_CONTINUE); break;
+	case THEN_UNKNOWN: CU_ASSERT_EQUAL(cb_unknown(ctx, cmd), SMFIS_CONTINUE); break;
+	}
+	CU_ASSERT_EQUAL(cb_close(ctx), SMFIS_CONTINUE);
+}
 
 static void
 test_abort_at_every_stage(void)
 {
 	for (size_t i = 0; i < sizeof abort_cases / sizeof abort_cases[0]; i++) {
 		const struct abort_case *c = &abort_cases[i];
+		int want_lines = 2 + (c->then == THEN_MAIL);	/* + the second MAIL's */
 
 		start();
 		connect_helo_mail();
@@ -298,14 +338,23 @@ test_abort_at_every_stage(void)
 		}
 		if (c->stage >= 3)
 			content(1500, NULL);
-		if (!c->by_close)
+		if (!c->by_close) {
 			CU_ASSERT_EQUAL(cb_abort(ctx), SMFIS_CONTINUE);
-		CU_ASSERT_EQUAL(cb_close(ctx), SMFIS_CONTINUE);
-		if (nlines != 2)
+			if (nlines != (c->deferred ? 0 : 1))
+				fprintf(stderr, "\ncase \"%s\": %d lines at the abort\n",
+					c->name, nlines);
+			EXPECT_INT(nlines, c->deferred ? 0 : 1);
+		}
+		abort_case_then(c);
+		if (nlines != want_lines)
 			fprintf(stderr, "\ncase \"%s\": %d lines\n", c->name, nlines);
-		EXPECT_INT(nlines, 2);	/* one txn line, one conn line */
+		EXPECT_INT(nlines, want_lines);	/* txn line(s), then the conn line */
 		EXPECT_CONTAINS(lines[0], c->want);
 		EXPECT_CONTAINS(lines[0], c->by_close ? ",close:" : ",abort:");
+		/* the end is the abort, not the step that told its outcome */
+		if (!c->by_close && c->stage == 2)
+			EXPECT_CONTAINS(lines[0], c->end_after_data == 5000 ?
+					" in_data_ms=5000 " : " in_data_ms=1000 ");
 		EXPECT_INT(fctx.nedits, 0);
 	}
 }

@@ -167,6 +167,11 @@ test_one_transaction(void)
 	CU_ASSERT(sample(text, "smtptrace_transactions_total{outcome=\"accepted\"}") == 1);
 	CU_ASSERT(sample(text, "smtptrace_transactions_total{outcome=\"timeout-after-354\"}") == 0);
 	CU_ASSERT(sample(text, "smtptrace_transactions_total{outcome=\"no-valid-recipients\"}") == 0);
+	CU_ASSERT(sample(text, "smtptrace_transactions_total{outcome=\"ended-after-354\"}") == 0);
+	CU_ASSERT(sample(text, "smtptrace_transactions_total{outcome=\"refused-after-354\"}") == 0);
+	/* outcomes only the MTA's log tells are no label of the milter's */
+	CU_ASSERT(sample(text, "smtptrace_transactions_total{outcome=\"abandoned-after-354\"}") == -1);
+	CU_ASSERT(sample(text, "smtptrace_transactions_total{outcome=\"discarded\"}") == -1);
 	CU_ASSERT(sample(text, "smtptrace_rejected_recipients_total{enhanced=\"5.7.1\"}") == 2);
 	CU_ASSERT(sample(text, "smtptrace_rejected_recipients_total{enhanced=\"4.2.2\"}") == 1);
 	CU_ASSERT(sample(text, "smtptrace_rejected_recipients_total{enhanced=\"other\"}") == 2);

@@ -13,25 +13,35 @@ struct case_ {
 	int         rcpt_ok, rcpt_rej;
 	int64_t     data, header, eom;	/* -1: not seen */
 	int64_t     end;
+	enum outcome_next next;		/* what followed the end */
 	enum outcome want;
 	const char  *want_reply;
 };
 
+#define CLOSE	OUTCOME_NEXT_CLOSE
+#define CMD	OUTCOME_NEXT_COMMAND
+#define NONE	OUTCOME_NEXT_NONE
+
 static const struct case_ cases[] = {
-	{ "eom seen", 1, 0, 60, 2280, 2301, 2301, OUTCOME_ACCEPTED, "250 2.0.0" },
-	{ "eom without headers", 1, 0, 60, -1, 90, 90, OUTCOME_ACCEPTED, "250 2.0.0" },
-	{ "left right after 354", 1, 0, 60, -1, -1, 1060, OUTCOME_ABANDONED_AFTER_354, "" },
-	{ "left just before timeout-tolerance", 1, 0, 60, -1, -1, 60 + 297999,
-	  OUTCOME_ABANDONED_AFTER_354, "" },
-	{ "ended at timeout-tolerance", 1, 0, 60, -1, -1, 60 + 298000,
+	{ "eom seen", 1, 0, 60, 2280, 2301, 2301, NONE, OUTCOME_ACCEPTED, "" },
+	{ "eom without headers", 1, 0, 60, -1, 90, 90, NONE, OUTCOME_ACCEPTED, "" },
+	{ "ended right after 354", 1, 0, 60, -1, -1, 1060, CLOSE, OUTCOME_ENDED_AFTER_354, "" },
+	{ "ended just before timeout-tolerance", 1, 0, 60, -1, -1, 60 + 297999, CLOSE,
+	  OUTCOME_ENDED_AFTER_354, "" },
+	{ "ended at timeout-tolerance", 1, 0, 60, -1, -1, 60 + 298000, CLOSE,
 	  OUTCOME_TIMEOUT_AFTER_354, "421 4.4.2" },
-	{ "ended at the timeout", 1, 0, 60, -1, -1, 60 + 300010,
+	{ "ended at the timeout", 1, 0, 60, -1, -1, 60 + 300010, CLOSE,
 	  OUTCOME_TIMEOUT_AFTER_354, "421 4.4.2" },
-	{ "content, then abort", 1, 0, 60, 5000, -1, 5001, OUTCOME_ABORTED_IN_CONTENT, "" },
-	{ "RSET after RCPT", 1, 0, -1, -1, -1, 50, OUTCOME_ABORTED_BEFORE_DATA, "" },
-	{ "QUIT after MAIL, no RCPT", 0, 0, -1, -1, -1, 40, OUTCOME_ABORTED_BEFORE_DATA, "" },
-	{ "every RCPT rejected", 0, 2, -1, -1, -1, 70, OUTCOME_NO_VALID_RECIPIENTS, "5xx 5.7.1" },
-	{ "one of two rejected, then RSET", 1, 1, -1, -1, -1, 70, OUTCOME_ABORTED_BEFORE_DATA, "" },
+	{ "went on after 354", 1, 0, 60, -1, -1, 1060, CMD, OUTCOME_REFUSED_AFTER_354, "" },
+	{ "went on after the timeout", 1, 0, 60, -1, -1, 60 + 300010, CMD,
+	  OUTCOME_REFUSED_AFTER_354, "" },
+	{ "content, then abort", 1, 0, 60, 5000, -1, 5001, NONE, OUTCOME_ABORTED_IN_CONTENT, "" },
+	{ "content, then a command", 1, 0, 60, 5000, -1, 5001, CMD, OUTCOME_ABORTED_IN_CONTENT, "" },
+	{ "RSET after RCPT", 1, 0, -1, -1, -1, 50, NONE, OUTCOME_ABORTED_BEFORE_DATA, "" },
+	{ "QUIT after MAIL, no RCPT", 0, 0, -1, -1, -1, 40, CLOSE, OUTCOME_ABORTED_BEFORE_DATA, "" },
+	{ "every RCPT rejected", 0, 2, -1, -1, -1, 70, CMD, OUTCOME_NO_VALID_RECIPIENTS, "5xx 5.7.1" },
+	{ "one of two rejected, then RSET", 1, 1, -1, -1, -1, 70, NONE,
+	  OUTCOME_ABORTED_BEFORE_DATA, "" },
 };
 
 static void
@@ -59,18 +69,22 @@ test_outcomes(void)
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		const struct case_ *c = &cases[i];
 		struct session *s = session_create("0123456789abcdef", 0);
+		struct implied_reply ir;
 		char reply[64];
 		struct sbuf sb;
 
 		CU_ASSERT_PTR_NOT_NULL_FATAL(s);
 		build(s, c);
-		enum outcome got = outcome_decide(&s->txn, c->end, &limits);
+		CU_ASSERT_EQUAL(outcome_needs_next(&s->txn),
+				c->data >= 0 && c->header < 0 && c->eom < 0);
+		enum outcome got = outcome_decide(&s->txn, c->end, c->next, &limits);
 		if (got != c->want)
 			fprintf(stderr, "\ncase \"%s\": got %s, want %s\n", c->name,
 				outcome_name(got), outcome_name(c->want));
 		CU_ASSERT_EQUAL(got, c->want);
 		sbuf_init(&sb, reply, sizeof reply);
-		outcome_reply(got, &s->txn, &sb);
+		outcome_reply(got, &s->txn, &ir);
+		implied_reply_format(&ir, &sb);
 		EXPECT_STR(reply, c->want_reply);
 		CU_ASSERT(strlen(outcome_explain(got)) > 20);
 		session_free(s);
@@ -164,12 +178,39 @@ test_own_header_counted(void)
 	session_free(s);
 }
 
+/* The one table: names unique and found again, every outcome has its words. */
+static void
+test_outcome_table(void)
+{
+	for (int o = 0; o < OUTCOME__COUNT; o++) {
+		const char *name = outcome_name((enum outcome)o);
+
+		EXPECT_INT(outcome_from_name(name, strlen(name)), o);
+		CU_ASSERT(strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789-") == strlen(name));
+		CU_ASSERT(strlen(outcome_explain((enum outcome)o)) > 40);
+		CU_ASSERT(strlen(outcome_verdict_text((enum outcome)o)) > 40);
+		for (const char *p = outcome_explain((enum outcome)o); *p; p++)
+			CU_ASSERT(*p >= 0x20 && *p < 0x7f && *p != '"' && *p != '\\');
+	}
+	EXPECT_INT(outcome_from_name("accepted", 7), -1);
+	EXPECT_INT(outcome_from_name("abandoned-after-354", 19), OUTCOME_ABANDONED_AFTER_354);
+	/* what only the MTA's log can tell is never the milter's decision */
+	CU_ASSERT_EQUAL(outcome_scope(OUTCOME_ABANDONED_AFTER_354), OUTCOME_LOG);
+	CU_ASSERT_EQUAL(outcome_scope(OUTCOME_REFUSED_AT_DATA), OUTCOME_LOG);
+	CU_ASSERT_EQUAL(outcome_scope(OUTCOME_DISCARDED), OUTCOME_LOG);
+	CU_ASSERT_EQUAL(outcome_scope(OUTCOME_ENDED_AFTER_354), OUTCOME_MILTER);
+	/* the accepted sentence must not claim the final reply */
+	EXPECT_CONTAINS(outcome_explain(OUTCOME_ACCEPTED), "listed after smtptrace");
+	EXPECT_CONTAINS(outcome_explain(OUTCOME_ENDED_AFTER_354), "cannot tell");
+}
+
 int
 suite_outcome(void)
 {
 	CU_pSuite s = CU_add_suite("timeline and outcome", NULL, NULL);
 	return s == NULL ||
-	       !CU_add_test(s, "outcome table", test_outcomes) ||
+	       !CU_add_test(s, "outcome decisions", test_outcomes) ||
+	       !CU_add_test(s, "the outcome table", test_outcome_table) ||
 	       !CU_add_test(s, "upload time and sizes", test_upload_time) ||
 	       !CU_add_test(s, "upload without headers", test_upload_without_headers) ||
 	       !CU_add_test(s, "second transaction starts clean", test_second_transaction_resets) ||

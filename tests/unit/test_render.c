@@ -31,23 +31,24 @@ test_kv_line(void)
 {
 	struct session *s = accepted_session("client.example");
 	struct record r;
-	char buf[4096];
+	char buf[4096], want[4096];
 	struct sbuf sb;
 
 	record_txn(&r, s, OUTCOME_ACCEPTED, 3301);
 	sbuf_init(&sb, buf, sizeof buf);
 	render_kv(&r, &sb);
-	EXPECT_STR(buf,
+	/* no reply= for accepted: the milter never sees the final reply */
+	snprintf(want, sizeof want,
 		"4Xb2Lq0Zz1: kind=txn session=5f1c0a9e3b7d2c41 txn=1"
 		" client=unknown[192.0.2.7]:41234 helo=client.example"
 		" from=<a@example.org> rcpt=1 rcpt_rejected=1"
 		" rejects=\"<blocked@example.org> 5.7.1 Recipient address rejected: Access denied\""
 		" rejects_explain=\"5.7.1: permanent failure; Delivery not authorized: the message was refused by policy\""
-		" outcome=accepted reply=\"250 2.0.0\""
+		" outcome=accepted"
 		" timeline=connect:0,helo:12,mail:31,rcpt:45,data:60,header:2280,eoh:2280,body:2281,eom:2301"
 		" upload_ms=2220 headers=1 header_bytes=15 body_bytes=10244 duration_ms=2270"
-		" explain=\"the client sent the whole message; the MTA most likely queued it"
-		" with 250 (a milter never sees the final reply)\"");
+		" explain=\"%s\"", outcome_explain(OUTCOME_ACCEPTED));
+	EXPECT_STR(buf, want);
 	session_free(s);
 }
 
@@ -56,7 +57,7 @@ test_json_line(void)
 {
 	struct session *s = session_create("5f1c0a9e3b7d2c41", 0);
 	struct record r;
-	char buf[4096];
+	char buf[4096], want[4096];
 	struct sbuf sb;
 
 	session_connect(s, "mx.example", "2001:db8::1", 25, 0);
@@ -65,18 +66,18 @@ test_json_line(void)
 	txn_rcpt(&s->txn, "<b@c>", NULL, NULL, 11);
 	txn_data(&s->txn, 20);
 	txn_mark(&s->txn, PHASE_CLOSE, 1020);
-	record_txn(&r, s, OUTCOME_ABANDONED_AFTER_354, 1020);
+	record_txn(&r, s, OUTCOME_ENDED_AFTER_354, 1020);
 	sbuf_init(&sb, buf, sizeof buf);
 	render_json(&r, &sb);
-	EXPECT_STR(buf,
+	snprintf(want, sizeof want,
 		"{\"queue_id\":null,\"kind\":\"txn\",\"session\":\"5f1c0a9e3b7d2c41\","
 		"\"txn\":1,\"client\":\"mx.example[2001:db8::1]:25\","
 		"\"helo\":\"bad\\\"helo\\n\",\"from\":\"<>\",\"rcpt\":1,"
-		"\"rcpt_rejected\":0,\"outcome\":\"abandoned-after-354\","
+		"\"rcpt_rejected\":0,\"outcome\":\"ended-after-354\","
 		"\"timeline\":{\"connect\":0,\"helo\":5,\"mail\":10,\"rcpt\":11,"
 		"\"data\":20,\"close\":1020},\"in_data_ms\":1000,\"duration_ms\":1010,"
-		"\"explain\":\"the client got 354, then closed the connection before "
-		"the final dot; the partial message was discarded and no reply was sent\"}");
+		"\"explain\":\"%s\"}", outcome_explain(OUTCOME_ENDED_AFTER_354));
+	EXPECT_STR(buf, want);
 	session_free(s);
 }
 
@@ -209,7 +210,31 @@ test_reply_explained(void)
 	sbuf_init(&sb, buf, sizeof buf);
 	render_header(&r, "mx.test", 12, true, &sb);
 	EXPECT_CONTAINS(buf, "reply_explain=");
-	EXPECT_CONTAINS(buf, "explain=\"the client got 354 but did not finish");
+	EXPECT_CONTAINS(buf, "explain=\"the client got 354 and smtptrace saw no content");
+	session_free(s);
+}
+
+/*
+ * Every recipient rejected: only the enhanced code reached the milter, so
+ * the reply is its class and code, explained as such (it was once read
+ * back from its own text and came out as "not a valid reply class").
+ */
+static void
+test_no_valid_recipients_reply(void)
+{
+	struct session *s = session_create("0000000000000003", 0);
+	struct record r;
+	char buf[4096];
+	struct sbuf sb;
+
+	session_connect(s, "c", "192.0.2.1", 1, 0);
+	txn_begin(s, "<a@b>", NULL, 10);
+	txn_rcpt(&s->txn, "<x@c>", "5.7.1", "Recipient address rejected: Access denied", 20);
+	record_txn(&r, s, OUTCOME_NO_VALID_RECIPIENTS, 30);
+	sbuf_init(&sb, buf, sizeof buf);
+	render_kv(&r, &sb);
+	EXPECT_CONTAINS(buf, " reply=\"5xx 5.7.1\" reply_explain=\"5.7.1: permanent failure; ");
+	CU_ASSERT_PTR_NULL(strstr(buf, "not a valid"));
 	session_free(s);
 }
 
@@ -328,6 +353,7 @@ suite_render(void)
 	       !CU_add_test(s, "header items and folding", test_header_format) ||
 	       !CU_add_test(s, "header with a 10,000-byte hostile HELO", test_header_hostile_helo) ||
 	       !CU_add_test(s, "reply explained", test_reply_explained) ||
+	       !CU_add_test(s, "no valid recipients: the reply", test_no_valid_recipients_reply) ||
 	       !CU_add_test(s, "header: runs of spaces fold cleanly", test_header_space_runs) ||
 	       !CU_add_test(s, "header: every field at its cap fits", test_header_everything_at_cap) ||
 	       !CU_add_test(s, "connection line", test_conn_line);

@@ -19,10 +19,10 @@ its HTTP listener on a free port. N clients (asyncio, one event loop) are each d
   transactions_listed  /transactions: N rows, the same sessions, stalled, phase data
   gauges_in_data       smtptrace_transactions_in_data == N, _stalled == N
   memory_bounded       the milter's VmRSS / VmHWM under MEMORY_BOUND_MIB (printed)
-  close_all_reported   all clients close: N txn lines, abandoned-after-354, stalled=yes,
+  close_all_reported   all clients close: N txn lines, ended-after-354, stalled=yes,
                        stall_warnings=1, each session exactly once
   gauges_back          in_data and stalled back to 0, /transactions empty, stalls_total ==
-                       N, transactions_total{abandoned-after-354} == N, nothing degraded
+                       N, transactions_total{ended-after-354} == N, nothing degraded
   postfix_held_all     one smtpd process per held session was running, Postfix logged no
                        "process limit" (or other) warning, and N "lost connection after DATA"
 
@@ -342,7 +342,7 @@ def check_close_all_reported(run):
     outcomes = {}
     for l in found:
         outcomes[l.get('outcome')] = outcomes.get(l.get('outcome'), 0) + 1
-    eq(outcomes, {'abandoned-after-354': run.n}, 'outcomes')
+    eq(outcomes, {'ended-after-354': run.n}, 'outcomes')
     bad = [l.raw for l in found if l.get('stalled') != 'yes' or l.get('stall_warnings') != '1']
     check(not bad, '%d txn lines without stalled=yes stall_warnings=1, e.g. %s' % (len(bad), bad[:1]),
           'every one stalled=yes stall_warnings=1')
@@ -365,8 +365,8 @@ def check_gauges_back(run):
     eq(m.value('smtptrace_transactions_in_data'), 0, 'smtptrace_transactions_in_data')
     eq(m.value('smtptrace_transactions_stalled'), 0, 'smtptrace_transactions_stalled')
     eq(m.value('smtptrace_stalls_total'), run.n, 'smtptrace_stalls_total')
-    eq(m.value('smtptrace_transactions_total', outcome='abandoned-after-354'), run.n,
-       'smtptrace_transactions_total{outcome="abandoned-after-354"}')
+    eq(m.value('smtptrace_transactions_total', outcome='ended-after-354'), run.n,
+       'smtptrace_transactions_total{outcome="ended-after-354"}')
     eq(m.value('smtptrace_connections_open'), 0, 'smtptrace_connections_open')
     check(m.value('smtptrace_connections_total') >= run.n,
           'smtptrace_connections_total %g' % m.value('smtptrace_connections_total'), '>= %d' % run.n)

@@ -163,7 +163,7 @@ def row_of(doc, session):
 def case_stall_then_disconnect(env):
     """Part of the message after 354, then silence: warning 1 after ~2 s (logged, listed in
     /transactions, counted in the gauges and stalls_total), warning 2 ~2 s later; then the
-    client closes: abandoned-after-354 stalled=yes, gone from /transactions, gauges back,
+    client closes: ended-after-354 stalled=yes, gone from /transactions, gauges back,
     stalls_total +1 (once, not per warning)."""
     before = env.metrics()
     in_data0 = before.value('smtptrace_transactions_in_data')
@@ -226,7 +226,7 @@ def case_stall_then_disconnect(env):
 
     env.inst.wait_maillog(r'lost connection after DATA \(\d+ bytes\) from \S+:%d$' % port)
     txn = env.wait_lines(by_port(port, 'txn'), 'kind=txn lines for port %d' % port)[0][1]
-    field(txn, 'outcome', 'abandoned-after-354')
+    field(txn, 'outcome', 'ended-after-354')
     eq(txn.get('session'), session, 'session of the txn line')
     check_stall_count(env, txn, 2)
 
@@ -241,7 +241,7 @@ def case_stall_then_disconnect(env):
                          and m.value('smtptrace_transactions_stalled') == stalled0, 'gauges back')
     eq(after.value('smtptrace_transactions_in_data'), in_data0, 'smtptrace_transactions_in_data')
     eq(after.value('smtptrace_transactions_stalled'), stalled0, 'smtptrace_transactions_stalled')
-    counter_delta(before, after, 'smtptrace_transactions_total', 1, outcome='abandoned-after-354')
+    counter_delta(before, after, 'smtptrace_transactions_total', 1, outcome='ended-after-354')
     counter_delta(before, after, 'smtptrace_stalls_total', 1)
 
 

@@ -6,7 +6,9 @@
 # With promtool (Debian: apt-get install prometheus): `promtool check rules`,
 # `promtool check metrics` on a synthetic exposition that follows the
 # metrics contract, a check that every smtptrace_* name the rules and the
-# dashboard use is one the milter exports, and `promtool test rules` on
+# dashboard use is one the milter exports, that every outcome="..." they
+# and the tests match is one the milter exports (the OUTCOME_MILTER rows
+# of milter/outcome.def), and `promtool test rules` on
 # smtptrace.rules.test.yml. Without promtool those are skipped (exit 0 for
 # them). Always: the dashboard is valid JSON (python3 -m json.tool), with
 # unique panel ids and panels that do not overlap.
@@ -18,6 +20,13 @@ rules="$here/smtptrace.rules.yml"
 tests="$here/smtptrace.rules.test.yml"
 dashboard="$here/smtptrace-dashboard.json"
 python=/usr/bin/python3
+# The outcomes smtptrace_transactions_total carries: those of scope
+# OUTCOME_MILTER in milter/outcome.def, in its order. The OUTCOME_LOG ones
+# (abandoned-after-354, refused-at-data, discarded) are only told by the
+# MTA's log (smtptrace-explain --verdicts), never by the metrics.
+outcomes=(accepted refused-after-354 ended-after-354 timeout-after-354
+	aborted-in-content aborted-before-data no-valid-recipients)
+outcome_def="$here/../../milter/outcome.def"
 
 passed=0
 failed=0
@@ -46,7 +55,7 @@ write_sample() {
 		echo '# HELP smtptrace_transactions_total Transactions by how they ended.'
 		echo '# TYPE smtptrace_transactions_total counter'
 		i=0
-		for outcome in accepted timeout-after-354 abandoned-after-354 aborted-in-content aborted-before-data no-valid-recipients; do
+		for outcome in "${outcomes[@]}"; do
 			echo "smtptrace_transactions_total{outcome=\"$outcome\"} $(( i == 0 ? 30 : i ))"
 			i=$((i + 1))
 		done
@@ -133,6 +142,22 @@ if command -v promtool >/dev/null 2>&1; then
 		fail "metric names not in the contract:$unknown"
 	fi
 
+	# Every outcome a matcher names (outcome="x", outcome!~"x|y") in the
+	# rules, the dashboard and the tests must be exported: a matcher on a
+	# name the milter does not export is silently empty.
+	known=$(printf '%s\n' "${outcomes[@]}")
+	matched=$(grep -ohP 'outcome(=|!=|=~|!~)\\?"\K[^"\\]+' "$rules" "$dashboard" "$tests" |
+		tr '|' '\n' | sort -u)
+	unknown=""
+	for name in $matched; do
+		grep -qxF "$name" <<<"$known" || unknown="$unknown $name"
+	done
+	if [ -z "$unknown" ]; then
+		pass "outcome names: the $(wc -w <<<"$matched") outcomes matched in the rules, dashboard and tests are all exported"
+	else
+		fail "outcome names the milter does not export:$unknown"
+	fi
+
 	if (cd "$here" && promtool test rules "$(basename "$tests")") >"$tmp/out" 2>&1; then
 		pass "promtool test rules $(basename "$tests") ($(grep -c '^  - interval:' "$tests") groups, $(grep -c 'alertname:' "$tests") alert checks)"
 	else
@@ -141,6 +166,17 @@ if command -v promtool >/dev/null 2>&1; then
 	fi
 else
 	echo "promtool not installed: skipped"
+fi
+
+# The list above follows milter/outcome.def (when this runs in the source
+# tree): the OUTCOME_MILTER names, in the table's order.
+if [ -r "$outcome_def" ]; then
+	def_outcomes=$(grep -oP '^OUTCOME\([A-Z0-9_]+, "\K[a-z0-9-]+(?=", [^,]*, "[^"]*", OUTCOME_MILTER,)' "$outcome_def" | tr '\n' ' ')
+	if [ "$def_outcomes" = "${outcomes[*]} " ]; then
+		pass "outcomes: the ${#outcomes[@]} exported outcomes are the OUTCOME_MILTER rows of milter/outcome.def"
+	else
+		fail "outcomes: check.sh has '${outcomes[*]}', milter/outcome.def's OUTCOME_MILTER rows are '${def_outcomes% }'"
+	fi
 fi
 
 json_ok=0

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -182,18 +183,81 @@ typedef const char *(*parse_fn)(const struct key_spec *k,
 				char *msg, size_t size);
 
 static const char *
-parse_string(const struct key_spec *k, const config_setting_t *st, void *dst,
-	     char *msg, size_t size)
+check_absolute(const char *v, char *msg, size_t size)
 {
-	const char *v = config_setting_get_string(st);
+	if (v[0] == '\0' || v[0] == '/')
+		return NULL;
+	snprintf(msg, size, "\"%.100s\" must be an absolute path", v);
+	return msg;
+}
+
+static const char *
+check_header_name(const char *v, char *msg, size_t size)
+{
+	if (v[0] == '\0') {
+		snprintf(msg, size, "must not be empty");
+		return msg;
+	}
+	for (const char *p = v; *p; p++) {
+		if (*p <= ' ' || *p > '~' || *p == ':') {
+			snprintf(msg, size, "\"%.64s\" is not a header field name", v);
+			return msg;
+		}
+	}
+	return NULL;
+}
+
+static const char *
+check_authserv_id(const char *v, char *msg, size_t size)
+{
+	for (const char *p = v; *p; p++) {
+		if (*p <= ' ' || *p > '~' || *p == ';') {
+			snprintf(msg, size, "must be printable ASCII without spaces or ';'");
+			return msg;
+		}
+	}
+	return NULL;
+}
+
+/* What a string key's value must be beyond its length: one check for the
+ * file and the command line alike. */
+static const char *
+check_string(const struct key_spec *k, const char *v, char *msg, size_t size)
+{
+	if (strcmp(k->path, "socket") == 0)
+		return config_check_socket(v, msg, size) < 0 ? msg : NULL;
+	if (strcmp(k->path, "pidfile") == 0 || strcmp(k->path, "metrics.textfile") == 0)
+		return check_absolute(v, msg, size);
+	if (strcmp(k->path, "metrics.http_listen") == 0)
+		return v[0] != '\0' && config_parse_listen(v, NULL, msg, size) < 0 ? msg : NULL;
+	if (strcmp(k->path, "header.name") == 0)
+		return check_header_name(v, msg, size);
+	if (strcmp(k->path, "header.authserv_id") == 0)
+		return check_authserv_id(v, msg, size);
+	return NULL;
+}
+
+static const char *
+store_string(const struct key_spec *k, const char *v, void *dst, char *msg,
+	     size_t size)
+{
 	size_t len = strlen(v);
 
 	if (len >= k->size) {
 		snprintf(msg, size, "longer than %zu bytes", k->size - 1);
 		return msg;
 	}
+	if (check_string(k, v, msg, size) != NULL)
+		return msg;
 	memcpy(dst, v, len + 1);
 	return NULL;
+}
+
+static const char *
+parse_string(const struct key_spec *k, const config_setting_t *st, void *dst,
+	     char *msg, size_t size)
+{
+	return store_string(k, config_setting_get_string(st), dst, msg, size);
 }
 
 static const char *
@@ -219,7 +283,9 @@ parse_octal(const struct key_spec *k, const config_setting_t *st, void *dst,
 
 	errno = 0;
 	long n = strtol(v, &end, 8);
-	if (*v == '\0' || *end != '\0' || errno != 0 || n < k->min || n > k->max) {
+	/* digits only: strtol would also take spaces and a sign */
+	if (*v == '\0' || strspn(v, "01234567") != strlen(v) || *end != '\0' ||
+	    errno != 0 || n < k->min || n > k->max) {
 		snprintf(msg, size, "\"%.20s\" is not an octal number from %lo to %lo",
 			 v, k->min, k->max);
 		return msg;
@@ -316,56 +382,47 @@ walk(const config_setting_t *group, const char *prefix, struct config *cfg,
 	}
 }
 
-/* Checks that span more than a type and a range. */
+static int
+line_of(const config_t *lc, const char *path)
+{
+	const config_setting_t *st = config_lookup(lc, path);
+
+	return st ? (int)config_setting_source_line(st) : 0;
+}
+
+/* Checks that span more than one key. */
 static void
 validate(const struct config *cfg, const config_t *lc, const char *file,
 	 struct config_errors *errs)
 {
-	const config_setting_t *st;
-	int line;
-
-	st = config_lookup(lc, "header.name");
-	line = st ? (int)config_setting_source_line(st) : 0;
-	if (cfg->header_name[0] == '\0')
-		add_error(errs, file, line, "header.name: must not be empty");
-	for (const char *p = cfg->header_name; *p; p++) {
-		if (*p <= ' ' || *p > '~' || *p == ':') {
-			add_error(errs, file, line,
-				  "header.name: \"%s\" is not a header field name",
-				  cfg->header_name);
-			break;
-		}
-	}
-	st = config_lookup(lc, "socket");
-	char msg[256];
-	if (config_check_socket(cfg->socket, msg, sizeof msg) < 0)
-		add_error(errs, file, st ? (int)config_setting_source_line(st) : 0,
-			  "socket: %s", msg);
-	st = config_lookup(lc, "metrics.http_listen");
-	if (cfg->metrics_http_listen[0] != '\0' &&
-	    config_parse_listen(cfg->metrics_http_listen, NULL, msg, sizeof msg) < 0)
-		add_error(errs, file, st ? (int)config_setting_source_line(st) : 0,
-			  "metrics.http_listen: %s", msg);
-	st = config_lookup(lc, "metrics.textfile");
-	if (cfg->metrics_textfile[0] != '\0' && cfg->metrics_textfile[0] != '/')
-		add_error(errs, file, st ? (int)config_setting_source_line(st) : 0,
-			  "metrics.textfile: \"%.100s\" must be an absolute path",
-			  cfg->metrics_textfile);
-	if (cfg->mta_timeout_tolerance >= cfg->mta_data_timeout) {
-		st = config_lookup(lc, "mta.timeout_tolerance");
-		add_error(errs, file, st ? (int)config_setting_source_line(st) : 0,
+	if (cfg->mta_timeout_tolerance >= cfg->mta_data_timeout)
+		add_error(errs, file, line_of(lc, "mta.timeout_tolerance"),
 			  "mta.timeout_tolerance: %d must be less than mta.data_timeout (%d)",
 			  cfg->mta_timeout_tolerance, cfg->mta_data_timeout);
+	if (cfg->stall_warn_after >= cfg->mta_data_timeout)
+		add_error(errs, file, line_of(lc, "stall.warn_after"),
+			  "stall.warn_after: %d must be less than mta.data_timeout (%d): "
+			  "the MTA ends a stalled upload at its data timeout, so no "
+			  "warning could ever come", cfg->stall_warn_after,
+			  cfg->mta_data_timeout);
+}
+
+int
+config_set_flag(struct config *cfg, const char *key, const char *value,
+		const char *flag, struct config_errors *errs)
+{
+	const struct key_spec *k = find_key(key);
+	char msg[200];
+
+	if (k == NULL || k->type != KEY_STRING) {
+		add_error(errs, flag, 0, "no string key %s", key);
+		return -1;
 	}
-	for (const char *p = cfg->header_authserv_id; *p; p++) {
-		if (*p <= ' ' || *p > '~' || *p == ';') {
-			st = config_lookup(lc, "header.authserv_id");
-			add_error(errs, file,
-				  st ? (int)config_setting_source_line(st) : 0,
-				  "header.authserv_id: must be printable ASCII without spaces or ';'");
-			break;
-		}
+	if (store_string(k, value, (char *)cfg + k->offset, msg, sizeof msg) != NULL) {
+		add_error(errs, flag, 0, "%s", msg);
+		return -1;
 	}
+	return 0;
 }
 
 int
@@ -441,7 +498,9 @@ config_check_socket(const char *spec, char *msg, size_t size)
 	    isdigit((unsigned char)spec[spec[4] == ':' ? 5 : 6])) {
 		char *end;
 		long port = strtol(spec + (spec[4] == ':' ? 5 : 6), &end, 10);
-		if (port > 0 && port < 65536 && (*end == '\0' || end == at))
+		/* "inet:port" listens on every address; "inet:port@" names none */
+		if (port > 0 && port < 65536 &&
+		    (*end == '\0' || (end == at && at[1] != '\0')))
 			return 0;
 	}
 	snprintf(msg, size, "\"%.100s\" is not unix:/path, inet:port@host or inet6:port@host",
@@ -456,8 +515,14 @@ config_load(const char *path, bool must_exist, struct config *cfg,
 	config_t lc;
 	int before = errs->count;
 
-	if (access(path, F_OK) != 0 && errno == ENOENT && !must_exist)
+	struct stat st;
+
+	if (stat(path, &st) != 0 && errno == ENOENT && !must_exist)
 		return 0;
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+		add_error(errs, path, 0, "is a directory, not a configuration file");
+		return -1;
+	}
 	config_init(&lc);
 	if (config_read_file(&lc, path) != CONFIG_TRUE) {
 		if (config_error_type(&lc) == CONFIG_ERR_FILE_IO)

@@ -64,6 +64,12 @@ void config_defaults(struct config *cfg);
  */
 int config_load(const char *path, bool must_exist, struct config *cfg,
 		struct config_errors *errs);
+/*
+ * A string key's value from the command line (-p, -u, -P), through the same
+ * checks as in the file; errors name the flag. 0, or -1 with errs filled.
+ */
+int config_set_flag(struct config *cfg, const char *key, const char *value,
+		    const char *flag, struct config_errors *errs);
 /* The file of a unix: or local: socket spec; NULL for inet sockets. */
 const char *config_unix_path(const char *socket_spec);
 /* A socket spec libmilter takes (absolute unix path); 0, or -1 and msg. */

@@ -13,12 +13,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "escape.h"
 
 static int ready_fd = -1;	/* write end of the pipe to the waiting parent */
+static int pid_fd = -1;		/* the locked pid file */
+static struct stat socket_made;	/* the socket this process made */
+static bool socket_known;
 
 static int
 fail(char *err, size_t errsize, const char *what, const char *arg)
@@ -66,8 +72,9 @@ daemon_drop_privileges(const struct daemon_user *who, char *err, size_t errsize)
 	if (getuid() == who->uid && geteuid() == who->uid &&
 	    getgid() == who->gid)
 		return 0;
-	/* groups first, while still root; then the gid; the uid last */
-	if (setgroups(1, &who->gid) != 0 || setgid(who->gid) != 0 ||
+	/* groups first, while still root (the user's supplementary groups,
+	 * as systemd's User= gives them); then the gid; the uid last */
+	if (initgroups(who->name, who->gid) != 0 || setgid(who->gid) != 0 ||
 	    setuid(who->uid) != 0)
 		return fail(err, errsize, "cannot become user", who->name);
 	if (setuid(0) == 0) {
@@ -87,21 +94,112 @@ daemon_chown(const char *path, const struct daemon_user *who, char *err,
 }
 
 int
-daemon_write_pidfile(const char *path, char *err, size_t errsize)
+daemon_lock_pidfile(const char *path, char *err, size_t errsize)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	char line[32] = "";
+	struct stat st;
+
+	int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return fail(err, errsize, "cannot open pid file", path);
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		snprintf(err, errsize, "pid file %s: not a regular file", path);
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		int e = errno;
+		ssize_t n = pread(fd, line, sizeof line - 1, 0);
+		line[n > 0 ? n : 0] = '\0';
+		line[strcspn(line, "\n")] = '\0';
+		close(fd);
+		if (e == EWOULDBLOCK)
+			snprintf(err, errsize, "pid file %s is locked: smtptrace-milter "
+				 "is already running (pid %.20s); stop it first", path,
+				 line[0] ? line : "unknown");
+		else
+			snprintf(err, errsize, "cannot lock pid file %s: %s", path,
+				 strerror(e));
+		return -1;
+	}
+	pid_fd = fd;
+	return 0;
+}
+
+int
+daemon_write_pid(char *err, size_t errsize)
+{
 	char line[32];
 
-	if (fd < 0)
-		return fail(err, errsize, "cannot write pid file", path);
+	if (pid_fd < 0)
+		return 0;
 	int n = snprintf(line, sizeof line, "%ld\n", (long)getpid());
-	if (n < 0 || write(fd, line, (size_t)n) != n) {
-		close(fd);
-		return fail(err, errsize, "cannot write pid file", path);
-	}
-	if (close(fd) != 0)
-		return fail(err, errsize, "cannot write pid file", path);
+	if (n < 0 || ftruncate(pid_fd, 0) != 0 ||
+	    pwrite(pid_fd, line, (size_t)n, 0) != n || fsync(pid_fd) != 0)
+		return fail(err, errsize, "cannot write pid file", "");
 	return 0;
+}
+
+void
+daemon_remove_pidfile(const char *path)
+{
+	struct stat fst, pst;
+
+	/* only the file still locked here: not one a later instance made */
+	if (pid_fd < 0 || fstat(pid_fd, &fst) != 0 || lstat(path, &pst) != 0 ||
+	    fst.st_dev != pst.st_dev || fst.st_ino != pst.st_ino)
+		return;
+	unlink(path);
+}
+
+int
+daemon_socket_check(const char *path, char *err, size_t errsize)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct stat st;
+
+	if (strlen(path) >= sizeof sun.sun_path) {
+		snprintf(err, errsize, "socket path %.100s...: longer than %zu bytes",
+			 path, sizeof sun.sun_path - 1);
+		return -1;
+	}
+	if (lstat(path, &st) != 0)
+		return errno == ENOENT ? 0 : fail(err, errsize, "socket", path);
+	if (!S_ISSOCK(st.st_mode)) {
+		snprintf(err, errsize, "socket %s: the file exists and is not a "
+			 "socket; not touched", path);
+		return -1;
+	}
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return fail(err, errsize, "socket", path);
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	int rc = connect(fd, (struct sockaddr *)&sun, sizeof sun);
+	close(fd);
+	if (rc == 0) {
+		snprintf(err, errsize, "socket %s is in use: another milter "
+			 "answers on it; stop it first", path);
+		return -1;
+	}
+	return 0;	/* stale: nobody listens; libmilter replaces it */
+}
+
+void
+daemon_socket_created(const char *path)
+{
+	socket_known = lstat(path, &socket_made) == 0 && S_ISSOCK(socket_made.st_mode);
+}
+
+void
+daemon_socket_remove(const char *path)
+{
+	struct stat st;
+
+	if (!socket_known || lstat(path, &st) != 0 || !S_ISSOCK(st.st_mode) ||
+	    st.st_dev != socket_made.st_dev || st.st_ino != socket_made.st_ino)
+		return;
+	unlink(path);
+	socket_known = false;
 }
 
 int

@@ -97,30 +97,24 @@ parse_args(int argc, char **argv, struct options *o)
 	}
 }
 
-/* The file, then the flags over it; every error on stderr. */
+/* The file, then the flags over it, through the same checks; every error on stderr. */
 static int
 load_config(const struct options *o, struct config *cfg)
 {
 	struct config_errors errs = { 0 };
-	char msg[300];
 
 	config_defaults(cfg);
-	if (config_load(o->config_file, o->config_given, cfg, &errs) < 0) {
-		for (int i = 0; i < errs.count; i++)
-			fprintf(stderr, "%s\n", errs.msg[i]);
-		return -1;
-	}
-	if (o->socket != NULL) {
-		if (config_check_socket(o->socket, msg, sizeof msg) < 0) {
-			fprintf(stderr, "-p: %s\n", msg);
-			return -1;
-		}
-		text_copy(cfg->socket, sizeof cfg->socket, o->socket);
-	}
+	config_load(o->config_file, o->config_given, cfg, &errs);
+	if (o->socket != NULL)
+		config_set_flag(cfg, "socket", o->socket, "-p", &errs);
 	if (o->user != NULL)
-		text_copy(cfg->user, sizeof cfg->user, o->user);
+		config_set_flag(cfg, "user", o->user, "-u", &errs);
 	if (o->pidfile != NULL)
-		text_copy(cfg->pidfile, sizeof cfg->pidfile, o->pidfile);
+		config_set_flag(cfg, "pidfile", o->pidfile, "-P", &errs);
+	for (int i = 0; i < errs.count; i++)
+		fprintf(stderr, "%s\n", errs.msg[i]);
+	if (errs.count > 0)
+		return -1;
 	if (o->verbose)
 		cfg->log_verbose = true;
 	config_resolve(cfg);
@@ -134,6 +128,10 @@ open_socket(const struct config *cfg, const struct daemon_user *who)
 	const char *path = config_unix_path(cfg->socket);
 	char err[300];
 
+	if (path != NULL && daemon_socket_check(path, err, sizeof err) < 0) {
+		fprintf(stderr, "smtptrace-milter: %s\n", err);
+		return -1;
+	}
 	if (mta_setconn(cfg->socket) != 0) {
 		fprintf(stderr, "smtptrace-milter: bad socket: %s\n", cfg->socket);
 		return -1;
@@ -145,6 +143,8 @@ open_socket(const struct config *cfg, const struct daemon_user *who)
 		fprintf(stderr, "smtptrace-milter: cannot open socket %s\n", cfg->socket);
 		return -1;
 	}
+	if (path != NULL)
+		daemon_socket_created(path);
 	if (path != NULL && who != NULL && daemon_chown(path, who, err, sizeof err) < 0) {
 		fprintf(stderr, "smtptrace-milter: %s\n", err);
 		return -1;
@@ -160,6 +160,13 @@ start(const struct options *o, const struct config *cfg,
 	char err[300];
 	struct smfiDesc desc;
 
+	/* the pid file's lock first: a second instance stops here, before
+	 * it touches the running one's socket */
+	if (cfg->pidfile[0] != '\0' &&
+	    daemon_lock_pidfile(cfg->pidfile, err, sizeof err) < 0) {
+		fprintf(stderr, "smtptrace-milter: %s\n", err);
+		return -1;
+	}
 	callbacks_init(cfg, &sv->registry);
 	callbacks_fill(&desc);
 	if (smfi_register(desc) != MI_SUCCESS) {
@@ -171,9 +178,7 @@ start(const struct options *o, const struct config *cfg,
 		return -1;
 	if (!o->foreground && daemon_detach(err, sizeof err) < 0)
 		goto failed;
-	if (cfg->pidfile[0] != '\0' &&
-	    (daemon_write_pidfile(cfg->pidfile, err, sizeof err) < 0 ||
-	     (who != NULL && daemon_chown(cfg->pidfile, who, err, sizeof err) < 0)))
+	if (daemon_write_pid(err, sizeof err) < 0)
 		goto failed;
 	if (who != NULL && daemon_drop_privileges(who, err, sizeof err) < 0)
 		goto failed;
@@ -232,16 +237,16 @@ stop_services(struct services *sv)
 	watchdog_stop(&sv->watchdog);
 }
 
+/* Remove the socket and the pid file, only if they are still this process's. */
 static void
 clean_up(const struct config *cfg)
 {
 	const char *path = config_unix_path(cfg->socket);
 
-	if (path != NULL && unlink(path) != 0 && errno != ENOENT)
-		log_msg(LOG_WARNING, "cannot remove socket %s: %s", path, strerror(errno));
-	if (cfg->pidfile[0] != '\0' && unlink(cfg->pidfile) != 0 && errno != ENOENT)
-		log_msg(LOG_WARNING, "cannot remove pid file %s: %s", cfg->pidfile,
-			strerror(errno));
+	if (path != NULL)
+		daemon_socket_remove(path);
+	if (cfg->pidfile[0] != '\0')
+		daemon_remove_pidfile(cfg->pidfile);
 }
 
 int
@@ -258,7 +263,8 @@ main(int argc, char **argv)
 		return 1;
 	bool have_user = cfg.user[0] != '\0';
 	if (have_user && daemon_lookup_user(cfg.user, &user, err, sizeof err) < 0) {
-		fprintf(stderr, "%s: user: %s\n", o.config_file, err);
+		/* name where the user came from: the flag, or the file */
+		fprintf(stderr, "%s: %s\n", o.user != NULL ? "-u" : o.config_file, err);
 		return 1;
 	}
 	if (o.check_only) {
@@ -275,9 +281,7 @@ main(int argc, char **argv)
 	if (start(&o, &cfg, have_user ? &user : NULL, &sv) < 0 ||
 	    start_services(&cfg, &sv) < 0) {
 		stop_services(&sv);
-		const char *path = config_unix_path(cfg.socket);
-		if (path != NULL)
-			unlink(path);	/* ours if it is there: opensocket replaced any old one */
+		clean_up(&cfg);
 		daemon_ready(1);
 		return 1;
 	}

@@ -109,10 +109,11 @@ def case_startup_failure_reported(d):
         f.write('socket = "unix:%s";\n' % sock)
     rc, _, err = run(['-c', conf, '-P', os.path.join(d, 'no', 'such', 'dir', 'pid')])
     check(rc == 1, 'exit %d' % rc, 'exit 1 when the pid file cannot be written')
-    check('cannot write pid file' in err, repr(err), 'the reason on stderr')
+    check('cannot open pid file' in err, repr(err), 'the reason on stderr')
     check(not os.path.exists(sock), 'socket left behind', 'no socket left')
     rc, _, err = run(['-c', conf, '-u', 'no-such-user-here'])
-    check(rc == 1 and 'no such user' in err, 'exit %d %r' % (rc, err), 'exit 1, "no such user"')
+    check(rc == 1 and err.startswith('-u: no such user'), 'exit %d %r' % (rc, err),
+          'exit 1, "-u: no such user" (the flag named, not the file)')
 
 
 def case_bad_flags():
@@ -124,8 +125,81 @@ def case_bad_flags():
     check(rc == 0 and out.startswith('smtptrace-milter '), repr(out), 'the version')
 
 
+def case_socket_path_not_a_socket(d):
+    """A typo in the socket path must never delete the file it names."""
+    victim = os.path.join(d, 'main.cf')
+    with open(victim, 'w') as f:
+        f.write('myhostname = mx.test\n')
+    rc, _, err = run(['-f', '-p', 'unix:%s' % victim])
+    check(rc == 1, 'exit %d' % rc, 'exit 1')
+    check('not a socket' in err, repr(err), 'the reason on stderr')
+    check(os.path.exists(victim) and open(victim).read() == 'myhostname = mx.test\n',
+          'the file gone or changed', 'the file untouched')
+
+
+def start_daemon(d, name, extra=()):
+    sock = os.path.join(d, name + '.sock')
+    pidfile = os.path.join(d, name + '.pid')
+    rc, _, err = run(['-p', 'unix:%s' % sock, '-P', pidfile] + list(extra))
+    check(rc == 0, 'exit %d %r' % (rc, err), 'the first instance running')
+    return sock, pidfile, int(open(pidfile).read())
+
+
+def case_second_instance_refused(d):
+    """A second instance with the same socket and pid file stops before it touches
+    the first one's: the socket and the pid file stay the first one's."""
+    sock, pidfile, pid = start_daemon(d, 'twice')
+    try:
+        ino = os.stat(sock).st_ino
+        rc, _, err = run(['-f', '-p', 'unix:%s' % sock, '-P', pidfile])
+        check(rc == 1 and 'already running (pid %d)' % pid in err, 'exit %d %r' % (rc, err),
+              'exit 1, "already running (pid %d)"' % pid)
+        # the same socket without the pid file: the live socket is refused too
+        rc, _, err = run(['-f', '-p', 'unix:%s' % sock])
+        check(rc == 1 and 'in use' in err, 'exit %d %r' % (rc, err), 'exit 1, "in use"')
+        check(alive(pid), 'the first instance gone', 'still running')
+        check(os.path.exists(sock) and os.stat(sock).st_ino == ino, 'its socket replaced or gone',
+              'the first instance\'s socket')
+        check(int(open(pidfile).read()) == pid, 'pid file %r' % open(pidfile).read(), 'still %d' % pid)
+        os.kill(pid, signal.SIGTERM)
+        check(wait_gone(pid, 15), 'still running 15 s after SIGTERM', 'stopped')
+        check(not os.path.exists(sock) and not os.path.exists(pidfile), 'socket or pid file left',
+              'both removed by the instance that made them')
+    finally:
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def case_stale_socket_replaced(d):
+    """A socket left by a killed instance (nobody listens) is replaced."""
+    sock, pidfile, pid = start_daemon(d, 'stale')
+    os.kill(pid, signal.SIGKILL)
+    check(wait_gone(pid, 10), 'still running', 'killed')
+    check(os.path.exists(sock), 'no socket left', 'a stale socket')
+    sock2, pidfile2, pid2 = start_daemon(d, 'stale')
+    try:
+        check(pid2 != pid and alive(pid2), 'pid %d' % pid2, 'a new instance')
+    finally:
+        os.kill(pid2, signal.SIGTERM)
+        wait_gone(pid2, 15)
+
+
+def case_flags_not_truncated(d):
+    """Flags go through the checks of the file: a 295-character -P is an error, not a
+    shorter pid file."""
+    long_pid = os.path.join(d, 'p' * 290)
+    rc, _, err = run(['-n', '-P', long_pid])
+    check(rc == 1 and '-P: longer than 255 bytes' in err, 'exit %d %r' % (rc, err),
+          'exit 1, "-P: longer than 255 bytes"')
+    rc, _, err = run(['-n', '-p', 'inet:80@'])
+    check(rc == 1 and err.startswith('-p: '), 'exit %d %r' % (rc, err), 'exit 1, "-p: ..." (empty host)')
+    rc, _, err = run(['-n', '-c', d])
+    check(rc == 1 and 'is a directory' in err, 'exit %d %r' % (rc, err), 'exit 1, "is a directory"')
+
+
 CASES = [case_config_check_ok, case_config_check_errors, case_detach_user_and_sigterm,
-         case_startup_failure_reported, case_bad_flags]
+         case_startup_failure_reported, case_bad_flags, case_socket_path_not_a_socket,
+         case_second_instance_refused, case_stale_socket_replaced, case_flags_not_truncated]
 
 
 def main():

@@ -95,7 +95,8 @@ test_values(void)
 		"log: { facility = \"local3\"; format = \"json\"; ident = \"st\"; };\n"
 		"header: { name = \"X-Trace\"; authserv_id = \"mx.example\";"
 		" skip_authenticated = true; enable = false; };\n"
-		"mta: { data_timeout = 10; timeout_tolerance = 0; };\n");
+		"mta: { data_timeout = 10; timeout_tolerance = 0; };\n"
+		"stall: { warn_after = 9; };\n");
 	EXPECT_INT(config_load(p, true, &cfg, &errs), 0);
 	unlink(p);
 	EXPECT_STR(cfg.socket, "inet:8891@127.0.0.1");
@@ -137,8 +138,14 @@ static const struct bad bad_cases[] = {
 	{ "socket = \"tcp:25\";\n", "1: socket: \"tcp:25\" is not unix:/path" },
 	{ "socket = \"unix:run/x.sock\";\n", "1: socket: \"unix:run/x.sock\": a unix socket needs an absolute path" },
 	{ "socket = \"inet:99999@127.0.0.1\";\n", "1: socket: \"inet:99999@127.0.0.1\" is not unix:/path" },
-	{ "mta: {\n data_timeout = 5;\n timeout_tolerance = 5;\n};\n",
+	{ "mta: {\n data_timeout = 5;\n timeout_tolerance = 5;\n};\nstall: { warn_after = 4; };\n",
 	  "3: mta.timeout_tolerance: 5 must be less than mta.data_timeout (5)" },
+	{ "socket_umask = \" -0\";\n", "1: socket_umask: \" -0\" is not an octal number" },
+	{ "socket_umask = \"+7\";\n", "1: socket_umask: \"+7\" is not an octal number" },
+	{ "socket = \"inet:80@\";\n", "1: socket: \"inet:80@\" is not unix:/path" },
+	{ "pidfile = \"run/x.pid\";\n", "1: pidfile: \"run/x.pid\" must be an absolute path" },
+	{ "\nstall: { warn_after = 300; };\n",
+	  "2: stall.warn_after: 300 must be less than mta.data_timeout (300)" },
 };
 
 static void
@@ -157,6 +164,46 @@ test_errors_name_file_and_line(void)
 		EXPECT_CONTAINS(errs.msg[0], want);
 		unlink(p);
 	}
+}
+
+/* A directory named as the file says so (it once said "No such file"). */
+static void
+test_directory(void)
+{
+	struct config cfg;
+	struct config_errors errs = { 0 };
+
+	config_defaults(&cfg);
+	EXPECT_INT(config_load("/tmp", true, &cfg, &errs), -1);
+	EXPECT_INT(errs.count, 1);
+	EXPECT_STR(errs.msg[0], "/tmp: is a directory, not a configuration file");
+}
+
+/* -p, -u, -P go through the checks of the file: nothing is cut short. */
+static void
+test_flags_checked(void)
+{
+	struct config cfg;
+	struct config_errors errs = { 0 };
+	char longpath[300];
+
+	config_defaults(&cfg);
+	memset(longpath, 'a', sizeof longpath - 1);
+	longpath[0] = '/';
+	longpath[sizeof longpath - 1] = '\0';
+	EXPECT_INT(config_set_flag(&cfg, "pidfile", longpath, "-P", &errs), -1);
+	EXPECT_STR(errs.msg[0], "-P: longer than 255 bytes");
+	EXPECT_STR(cfg.pidfile, "");
+	EXPECT_INT(config_set_flag(&cfg, "socket", "unix:rel.sock", "-p", &errs), -1);
+	EXPECT_CONTAINS(errs.msg[1], "-p: \"unix:rel.sock\": a unix socket needs an absolute path");
+	EXPECT_INT(config_set_flag(&cfg, "socket", "inet:80@", "-p", &errs), -1);
+	EXPECT_INT(config_set_flag(&cfg, "pidfile", "x.pid", "-P", &errs), -1);
+	EXPECT_INT(errs.count, 4);
+	EXPECT_INT(config_set_flag(&cfg, "socket", "inet:8899@127.0.0.1", "-p", &errs), 0);
+	EXPECT_STR(cfg.socket, "inet:8899@127.0.0.1");
+	EXPECT_INT(config_set_flag(&cfg, "user", "nobody:nogroup", "-u", &errs), 0);
+	EXPECT_STR(cfg.user, "nobody:nogroup");
+	EXPECT_INT(errs.count, 4);
 }
 
 static void
@@ -197,5 +244,7 @@ suite_config(void)
 	       !CU_add_test(s, "values are read", test_values) ||
 	       !CU_add_test(s, "errors name file and line", test_errors_name_file_and_line) ||
 	       !CU_add_test(s, "every error is reported", test_every_error_reported) ||
+	       !CU_add_test(s, "a directory is no file", test_directory) ||
+	       !CU_add_test(s, "flags checked like the file", test_flags_checked) ||
 	       !CU_add_test(s, "authserv-id defaults to the host name", test_resolve_authserv_id);
 }

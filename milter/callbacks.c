@@ -27,21 +27,27 @@
 #include "session.h"
 
 /*
- * Stages the MTA need not wait for: only the content stages, which always
+ * Stages the MTA need not wait for: the header stages only, which always
  * end in EOM (which needs a reply) or an abort. Seen with Postfix 3.7:
  * events negotiated as no-reply are buffered on Postfix's side until an
  * event that needs a reply, so CONNECT, HELO, MAIL, RCPT and DATA would
  * all arrive together at the first content event (a useless timeline), and
  * for a session that ends before DATA they never arrive at all. A reply to
  * those costs one local round trip each.
+ *
+ * Not the body: libmilter hands body bytes that come inside the
+ * end-of-message packet (legal in the protocol; a raw milter client sends
+ * it, Postfix and Sendmail do not) to the body callback first, and when
+ * that returns NOREPLY it skips the EOM callback and sends no reply at all,
+ * so the MTA would wait for its timeout. A body callback cannot tell the
+ * two packets apart, so it always answers (one round trip per body chunk:
+ * Postfix sends up to 64 KiB a chunk).
  */
-#define NOREPLY_WANTED (SMFIP_NR_HDR | SMFIP_NR_EOH | SMFIP_NR_BODY)
+#define NOREPLY_WANTED (SMFIP_NR_HDR | SMFIP_NR_EOH)
 /*
- * Caveats, neither seen with Postfix or Sendmail: an MTA that put body
- * bytes in the end-of-message packet would get NOREPLY from the body
- * callback there and wait for an EOM reply; after SMFIC_QUIT_NC (a reused
- * milter connection) no negotiation comes, the new session has no no-reply
- * bits, and libmilter logs each CONTINUE it turns into no reply.
+ * Caveat: after SMFIC_QUIT_NC (a reused milter connection) no negotiation
+ * comes, the new session has no no-reply bits, and libmilter logs each
+ * CONTINUE it turns into no reply.
  */
 
 static const struct config *cfg;
@@ -146,7 +152,7 @@ static void
 stop_watching(struct session *s)
 {
 	if (registry != NULL && s->txn.stall.registered)
-		s->txn.stall_warnings = registry_remove(registry, &s->txn.stall);
+		s->txn.stall_warnings += registry_remove(registry, &s->txn.stall);
 }
 
 /* A transaction that takes events: begun, and not ended by an abort. */
@@ -195,11 +201,33 @@ txn_settle(struct session *s, enum outcome_next next, bool any_open,
 		txn_finish(s, now, next);
 }
 
+/* The connection is over: its open transaction and its own line, then free it. */
+static void
+session_drop(SMFICTX *ctx, struct session *s, int64_t now)
+{
+	struct record rec;
+
+	if (s == NULL)
+		return;
+	if (s->txn.active && s->txn.at[PHASE_ABORT] < 0)
+		txn_mark(&s->txn, PHASE_CLOSE, now);
+	txn_settle(s, OUTCOME_NEXT_CLOSE, true, now);
+	if (s->connected) {
+		record_conn(&rec, s, now);
+		log_record(&rec, cfg->log_format);
+	}
+	mta_setpriv(ctx, NULL);
+	session_free(s);
+	metrics_connection_close();
+}
+
 sfsistat
 cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 	     unsigned long f2, unsigned long f3, unsigned long *pf0,
 	     unsigned long *pf1, unsigned long *pf2, unsigned long *pf3)
 {
+	/* a second negotiation on one context: end the first session */
+	session_drop(ctx, cb_session_of(ctx), mta_now_ms());
 	struct session *s = cb_session_new(ctx);
 
 	(void)f2;
@@ -216,7 +244,7 @@ cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 	if (*pf0 & SMFIF_SETSYMLIST) {
 		mta_setsymlist(ctx, SMFIM_CONNECT, "j");
 		mta_setsymlist(ctx, SMFIM_HELO, "{tls_version}");
-		mta_setsymlist(ctx, SMFIM_ENVFROM, "i {auth_authen}");
+		mta_setsymlist(ctx, SMFIM_ENVFROM, "i {auth_authen} {tls_version}");
 		mta_setsymlist(ctx, SMFIM_ENVRCPT,
 			       "i {rcpt_mailer} {rcpt_host} {rcpt_addr}");
 		mta_setsymlist(ctx, SMFIM_DATA, "i");
@@ -243,7 +271,7 @@ client_address(const struct sockaddr *sa, char *addr, size_t size,
 		inet_ntop(AF_INET6, &in6->sin6_addr, addr, (socklen_t)size);
 		*port = ntohs(in6->sin6_port);
 	} else if (sa->sa_family == AF_UNIX) {
-		text_copy(addr, size, "local");
+		text_copy(addr, size, "unix");
 	}
 }
 
@@ -287,6 +315,7 @@ cb_envfrom(SMFICTX *ctx, char **argv)
 		return SMFIS_CONTINUE;
 	/* the last one ended with an abort, or no abort came for it */
 	txn_settle(s, OUTCOME_NEXT_COMMAND, true, now);
+	session_mail_tls(s, mta_getsymval(ctx, "{tls_version}"));
 	txn_begin(s, argv ? argv[0] : NULL, mta_getsymval(ctx, "{auth_authen}"),
 		  now);
 	take_queue_id(ctx, &s->txn);
@@ -420,22 +449,10 @@ sfsistat
 cb_close(SMFICTX *ctx)
 {
 	struct session *s = cb_session_of(ctx);
-	int64_t now = mta_now_ms();
-	struct record rec;
 
-	if (s == NULL)
-		return SMFIS_CONTINUE;
-	debug_event(s, "close");
-	if (s->txn.active && s->txn.at[PHASE_ABORT] < 0)
-		txn_mark(&s->txn, PHASE_CLOSE, now);
-	txn_settle(s, OUTCOME_NEXT_CLOSE, true, now);
-	if (s->connected) {
-		record_conn(&rec, s, now);
-		log_record(&rec, cfg->log_format);
-	}
-	mta_setpriv(ctx, NULL);
-	session_free(s);
-	metrics_connection_close();
+	if (s != NULL)
+		debug_event(s, "close");
+	session_drop(ctx, s, mta_now_ms());
 	return SMFIS_CONTINUE;
 }
 

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "config.h"
+#include "escape.h"
 #include "render.h"
 #include "sbuf.h"
 
@@ -140,11 +141,17 @@ log_degraded(enum degraded kind, const char *detail)
 {
 	if ((unsigned)kind >= DEGRADED__COUNT)
 		return;
-	if (atomic_fetch_add(&degraded_counts[kind], 1) == 0)
+	if (atomic_fetch_add(&degraded_counts[kind], 1) == 0) {
+		/* the detail may be the MTA's (a queue id): escaped like any value */
+		char safe[200];
+		struct sbuf sb;
+		sbuf_init(&sb, safe, sizeof safe);
+		if (detail != NULL)
+			escape_kv(&sb, detail, 64);
 		log_msg(LOG_WARNING,
 		       "observing less: %s%s%s (logged once; later ones are only counted)",
-		       degraded_names[kind], detail ? ": " : "",
-		       detail ? detail : "");
+		       degraded_names[kind], detail ? ": " : "", safe);
+	}
 }
 
 unsigned long

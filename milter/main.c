@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <libmilter/mfapi.h>
@@ -26,6 +27,7 @@
 #include "escape.h"
 #include "httpd.h"
 #include "log.h"
+#include "metrics.h"
 #include "mta.h"
 #include "registry.h"
 #include "textfile.h"
@@ -237,6 +239,28 @@ stop_services(struct services *sv)
 	watchdog_stop(&sv->watchdog);
 }
 
+/*
+ * After a stop, libmilter's workers go on serving the sessions they have
+ * until the MTA closes them (Postfix does at the end of each SMTP
+ * session): wait a while for their lines, then say how many were cut.
+ */
+#define DRAIN_MS 10000
+
+static void
+drain_sessions(int max_ms)
+{
+	unsigned long open = metrics_connections_open();
+
+	for (int waited = 0; open > 0 && waited < max_ms; waited += 50) {
+		struct timespec ts = { .tv_nsec = 50 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+		open = metrics_connections_open();
+	}
+	if (open > 0)
+		log_msg(LOG_WARNING, "stopping with %lu SMTP sessions still open after "
+			"%d s: their open transactions are not logged", open, max_ms / 1000);
+}
+
 /* Remove the socket and the pid file, only if they are still this process's. */
 static void
 clean_up(const struct config *cfg)
@@ -296,8 +320,9 @@ main(int argc, char **argv)
 		(cfg.metrics_http_listen[0] ? "" : "off"));
 	daemon_ready(0);
 	int rc = smfi_main();
-	/* libmilter's workers may still finish sessions: the registry stays
-	 * (never destroyed) and the log stays open until the process ends */
+	drain_sessions(DRAIN_MS);
+	/* the registry stays (never destroyed) and the log open until the
+	 * process ends: a worker may still be in a callback */
 	stop_services(&sv);
 	clean_up(&cfg);
 	log_msg(LOG_INFO, "stopped");

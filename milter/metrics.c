@@ -79,6 +79,12 @@ metrics_connection_open(void)
 	atomic_fetch_add(&connections_total, 1);
 }
 
+unsigned long
+metrics_connections_open(void)
+{
+	return atomic_load(&connections_open);
+}
+
 void
 metrics_connection_close(void)
 {

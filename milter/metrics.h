@@ -25,6 +25,8 @@
 
 void metrics_connection_open(void);
 void metrics_connection_close(void);
+/* SMTP connections open now (the sessions libmilter still serves). */
+unsigned long metrics_connections_open(void);
 /* The session's transaction ended: outcome, phase durations, upload time and size. */
 void metrics_transaction(const struct session *s, enum outcome o);
 void metrics_rejected(const char *enhanced);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "codes.h"
+#include "escape.h"
 #include "sbuf.h"
 
 static void
@@ -43,20 +44,35 @@ add_timeline(struct record *r)
 	};
 }
 
+/* The address and port are kept whole; a name too long for the rest is cut. */
 void
 record_client(const struct session *s, char *buf, size_t size)
 {
+	char where[SESSION_ADDR_MAX + 16], name[SESSION_NAME_MAX];
+	const char *n = s->client_name;
 	struct sbuf sb;
-	const char *name = s->client_name;
 
 	/* libmilter passes "[addr]" when the MTA has no name for the client */
-	if (name[0] == '\0' || name[0] == '[')
-		name = "unknown";
-	sbuf_init(&sb, buf, size);
-	sbuf_printf(&sb, "%s[%s]", name,
-		    s->client_addr[0] ? s->client_addr : "local");
+	if (n[0] == '\0' || n[0] == '[')
+		n = "unknown";
+	sbuf_init(&sb, where, sizeof where);
+	sbuf_printf(&sb, "[%s]", s->client_addr[0] ? s->client_addr : "unknown");
 	if (s->client_port != 0)
 		sbuf_printf(&sb, ":%u", s->client_port);
+	size_t room = size > sb.len + 1 ? size - sb.len : 1;
+	text_copy(name, room < sizeof name ? room : sizeof name, n);
+	sbuf_init(&sb, buf, size);
+	sbuf_printf(&sb, "%s%s", name, where);
+}
+
+/* The current HELO name, or the one said before TLS began (never as current). */
+static void
+add_helo(struct record *r, const struct session *s)
+{
+	if (s->helo_count > 0 && s->helo[0] != '\0')
+		add_text(r, "helo", s->helo, 0);
+	else if (s->helo_before_tls[0] != '\0')
+		add_text(r, "helo_before_tls", s->helo_before_tls, 0);
 }
 
 static void
@@ -158,8 +174,7 @@ record_txn(struct record *r, const struct session *s, enum outcome o,
 	if (r->queue_id != NULL)
 		add_text(r, "queue_id", r->queue_id, FIELD_HEADER_ONLY);
 	add_text(r, "client", r->client, 0);
-	if (s->helo_count > 0)
-		add_text(r, "helo", s->helo, 0);
+	add_helo(r, s);
 	if (s->tls_version[0] != '\0')
 		add_text(r, "tls", s->tls_version, 0);
 	if (s->auth_user[0] != '\0')
@@ -211,8 +226,7 @@ record_conn(struct record *r, const struct session *s, int64_t now_ms)
 	add_text(r, "kind", "conn", FIELD_LOG_ONLY);
 	add_text(r, "session", s->id, 0);
 	add_text(r, "client", r->client, 0);
-	if (s->helo_count > 0)
-		add_text(r, "helo", s->helo, 0);
+	add_helo(r, s);
 	add_num(r, "helo_count", s->helo_count, 0);
 	if (s->tls_version[0] != '\0')
 		add_text(r, "tls", s->tls_version, 0);

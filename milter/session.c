@@ -77,6 +77,7 @@ void
 session_helo(struct session *s, const char *helo, int64_t now_ms)
 {
 	text_copy(s->helo, sizeof s->helo, helo);
+	s->helo_before_tls[0] = '\0';
 	s->helo_count++;
 	s->helo_at = now_ms;
 }
@@ -86,6 +87,18 @@ session_set_tls(struct session *s, const char *tls_version)
 {
 	if (tls_version != NULL && *tls_version != '\0')
 		text_copy(s->tls_version, sizeof s->tls_version, tls_version);
+}
+
+void
+session_mail_tls(struct session *s, const char *tls_version)
+{
+	if (tls_version == NULL || *tls_version == '\0' || s->tls_version[0] != '\0')
+		return;
+	if (s->helo[0] != '\0') {
+		text_copy(s->helo_before_tls, sizeof s->helo_before_tls, s->helo);
+		s->helo[0] = '\0';
+	}
+	text_copy(s->tls_version, sizeof s->tls_version, tls_version);
 }
 
 void

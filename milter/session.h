@@ -80,7 +80,8 @@ struct session {
 	char      client_name[SESSION_NAME_MAX];
 	char      client_addr[64];
 	unsigned  client_port;
-	char      helo[SESSION_NAME_MAX];
+	char      helo[SESSION_NAME_MAX];	/* "" when said before TLS began */
+	char      helo_before_tls[SESSION_NAME_MAX];
 	unsigned  helo_count;
 	char      tls_version[SESSION_SHORT_MAX];
 	char      auth_user[SESSION_ADDR_MAX];	/* SASL login; "" = none */
@@ -98,6 +99,12 @@ void session_connect(struct session *s, const char *client_name,
 		     int64_t now_ms);
 void session_helo(struct session *s, const char *helo, int64_t now_ms);
 void session_set_tls(struct session *s, const char *tls_version);
+/*
+ * {tls_version} at MAIL. A client may send STARTTLS and then MAIL without a
+ * new EHLO (Postfix accepts it): its last HELO name was said before TLS,
+ * so it moves to helo_before_tls and is no longer reported as current.
+ */
+void session_mail_tls(struct session *s, const char *tls_version);
 void session_unknown(struct session *s);
 
 /* Start a transaction; the previous one must have been ended. */

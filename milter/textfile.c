@@ -59,7 +59,10 @@ textfile_write(const char *path, struct registry *reg)
 		return -1;
 	}
 	/* readable by the collector whatever the umask (the unit's is 0007) */
-	int err = fchmod(fd, 0644) == 0 && write_all(fd, body, len) == 0 ? 0 : errno;
+	/* on disk before the rename: a crash must not leave an empty file in
+	 * place of the last good one */
+	int err = fchmod(fd, 0644) == 0 && write_all(fd, body, len) == 0 &&
+		  fsync(fd) == 0 ? 0 : errno;
 	free(body);
 	/* the descriptor is closed on every path: a full disk must not leak them */
 	if (close(fd) != 0 && err == 0)

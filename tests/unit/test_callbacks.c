@@ -6,10 +6,13 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdlib.h>
+#include <sys/un.h>
 
 #include "callbacks.h"
 #include "fake_mta.h"
 #include "log.h"
+#include "metrics.h"
+#include "registry.h"
 #include "tests.h"
 
 #define LINES_MAX 16
@@ -20,9 +23,13 @@ static SMFICTX *ctx = FAKE_CTX(&fctx);
 static char lines[LINES_MAX][16384];
 static int nlines;
 
+static char warning[1024];
+
 static void
 capture(int priority, const char *line)
 {
+	if (priority == LOG_WARNING)
+		snprintf(warning, sizeof warning, "%s", line);
 	if (priority != LOG_INFO || nlines >= LINES_MAX)
 		return;
 	snprintf(lines[nlines++], sizeof lines[0], "%s", line);
@@ -98,7 +105,10 @@ content(int64_t at, const char *forged)
 		cb_header(ctx, own, fv);
 	}
 	CU_ASSERT_EQUAL(cb_eoh(ctx), SMFIS_NOREPLY);
-	CU_ASSERT_EQUAL(cb_body(ctx, body, sizeof body), SMFIS_NOREPLY);
+	/* always answered: libmilter hands body bytes inside an end-of-message
+	 * packet to this callback too, and on NOREPLY it would skip the EOM
+	 * callback and leave the MTA waiting */
+	CU_ASSERT_EQUAL(cb_body(ctx, body, sizeof body), SMFIS_CONTINUE);
 }
 
 /* RFC 5322 unfolding: drop each line break (the white space after it stays). */
@@ -123,11 +133,12 @@ test_negotiation(void)
 				     &pf0, &pf1, &pf2, &pf3), SMFIS_CONTINUE);
 	CU_ASSERT_EQUAL(pf0, SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_SETSYMLIST);
 	CU_ASSERT(pf1 & SMFIP_RCPT_REJ);
-	/* no-reply only where Postfix flushes soon after: the content stages */
+	/* no-reply only where Postfix flushes soon after: the header stages
+	 * (not the body: see the EOM-with-body case below) */
 	CU_ASSERT_EQUAL(pf1 & (SMFIP_NR_CONN | SMFIP_NR_HELO | SMFIP_NR_MAIL |
 			       SMFIP_NR_RCPT | SMFIP_NR_DATA | SMFIP_NR_HDR |
 			       SMFIP_NR_EOH | SMFIP_NR_BODY | SMFIP_NR_UNKN),
-			SMFIP_NR_HDR | SMFIP_NR_EOH | SMFIP_NR_BODY);
+			SMFIP_NR_HDR | SMFIP_NR_EOH);
 	/* never ask to skip a stage we observe */
 	CU_ASSERT_EQUAL(pf1 & (SMFIP_NOCONNECT | SMFIP_NOHELO | SMFIP_NOMAIL |
 			       SMFIP_NORCPT | SMFIP_NOBODY | SMFIP_NOHDRS |
@@ -136,7 +147,7 @@ test_negotiation(void)
 	EXPECT_INT(fctx.symlists, 7);
 	EXPECT_STR(fctx.symlist[SMFIM_CONNECT], "j");
 	EXPECT_STR(fctx.symlist[SMFIM_HELO], "{tls_version}");
-	EXPECT_STR(fctx.symlist[SMFIM_ENVFROM], "i {auth_authen}");
+	EXPECT_STR(fctx.symlist[SMFIM_ENVFROM], "i {auth_authen} {tls_version}");
 	EXPECT_STR(fctx.symlist[SMFIM_ENVRCPT], "i {rcpt_mailer} {rcpt_host} {rcpt_addr}");
 	EXPECT_STR(fctx.symlist[SMFIM_DATA], "i");
 	EXPECT_STR(fctx.symlist[SMFIM_EOH], "i");
@@ -552,12 +563,147 @@ test_registry_every_end_path(void)
 	registry_destroy(&reg);
 }
 
+/*
+ * A DATA event after the content came (an MTA's second DATA) once put the
+ * transaction back into the registry with no warnings, and its line lost
+ * stalled=yes stall_warnings=N.
+ */
+static void
+test_data_after_content(void)
+{
+	struct registry reg;
+	struct stall_view due[2];
+	size_t in_data, stalled;
+	char name[] = "Subject", value[] = "x";
+
+	CU_ASSERT_FATAL(registry_init(&reg, 1000, 0) == 0);
+	callbacks_init(&cfg, &reg);
+	start();
+	connect_helo_mail();
+	rcpt("<b@example.test>", NULL, NULL);
+	fake_now = 2000;
+	cb_data(ctx);
+	EXPECT_INT(registry_due(&reg, 3000, due, 2), 1);
+	fake_now = 3500;
+	cb_header(ctx, name, value);
+	cb_data(ctx);
+	registry_counts(&reg, &in_data, &stalled, NULL);
+	EXPECT_INT(in_data, 0);
+	cb_eom(ctx);
+	cb_close(ctx);
+	EXPECT_CONTAINS(lines[0], " stalled=yes stall_warnings=1 ");
+	EXPECT_CONTAINS(lines[0], ",data:1000,header:2500,");
+	callbacks_init(&cfg, NULL);
+	registry_destroy(&reg);
+}
+
+/* STARTTLS then MAIL without a new EHLO: the HELO name said in clear is not current. */
+static void
+test_tls_without_second_ehlo(void)
+{
+	char from[] = "<a@example.test>";
+	char *argv[] = { from, NULL };
+
+	start();
+	connect_helo_mail();		/* EHLO client.test, no TLS yet */
+	cb_abort(ctx);
+	fake_macro(&fctx, "{tls_version}", "TLSv1.3");
+	fake_now = 1200;
+	cb_envfrom(ctx, argv);		/* MAIL over TLS, no EHLO since */
+	rcpt("<b@example.test>", NULL, NULL);
+	cb_data(ctx);
+	content(1300, NULL);
+	cb_eom(ctx);
+	cb_close(ctx);
+	EXPECT_INT(nlines, 3);
+	CU_ASSERT_PTR_NULL(strstr(lines[1], " helo="));
+	EXPECT_CONTAINS(lines[1], " helo_before_tls=client.test ");
+	EXPECT_CONTAINS(lines[1], " tls=TLSv1.3 ");
+	fake_macro(&fctx, "{tls_version}", NULL);
+}
+
+/* The client's address and port are never cut, however long its name. */
+static void
+test_long_client_name(void)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(41234) };
+	char host[300];
+
+	memset(host, 'a', 199);
+	host[199] = '\0';
+	inet_pton(AF_INET, "192.0.2.7", &sin.sin_addr);
+	start();
+	cb_connect(ctx, host, (_SOCK_ADDR *)&sin);
+	cb_close(ctx);
+	EXPECT_INT(nlines, 1);
+	EXPECT_CONTAINS(lines[0], "[192.0.2.7]:41234 ");
+	/* the stall view's smaller buffer too */
+	struct session *sess = session_create("0000000000000009", 0);
+	char view[REGISTRY_TEXT_MAX];
+	session_connect(sess, host, "2001:db8::7", 41234, 0);
+	record_client(sess, view, sizeof view);
+	CU_ASSERT(strlen(view) < sizeof view);
+	EXPECT_CONTAINS(view, "...[2001:db8::7]:41234");
+	session_free(sess);
+}
+
+/* Unix and unknown address families are named as such. */
+static void
+test_address_families(void)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	char host[] = "bogus";
+
+	start();
+	cb_connect(ctx, host, NULL);
+	cb_close(ctx);
+	EXPECT_CONTAINS(lines[0], " client=bogus[unknown] ");
+	start();
+	cb_connect(ctx, host, (_SOCK_ADDR *)&sun);
+	cb_close(ctx);
+	EXPECT_CONTAINS(lines[0], " client=bogus[unix] ");
+}
+
+/* A second negotiation on one context ends the first session, once. */
+static void
+test_second_negotiation(void)
+{
+	unsigned long pf0, pf1, pf2, pf3;
+	char buf[8192];
+	struct sbuf sb;
+
+	metrics_reset();
+	start();
+	connect_helo_mail();
+	cb_negotiate(ctx, all_actions, all_steps, 0, 0, &pf0, &pf1, &pf2, &pf3);
+	EXPECT_INT(nlines, 2);		/* the first one's txn and conn lines */
+	EXPECT_CONTAINS(lines[0], "outcome=aborted-before-data");
+	cb_close(ctx);
+	CU_ASSERT_PTR_NULL(fctx.priv);
+	sbuf_init(&sb, buf, sizeof buf);
+	metrics_render(&sb, NULL);
+	EXPECT_CONTAINS(buf, "\nsmtptrace_connections_open 0\n");
+	metrics_reset();
+}
+
+/* The detail of a degradation (a queue id: the MTA's) is escaped. */
+static void
+test_degraded_detail_escaped(void)
+{
+	warning[0] = '\0';
+	log_degraded(DEGRADED_LOG_CUT, "QID\nkind=txn fake=1");
+	EXPECT_CONTAINS(warning, "observing less: ");
+	CU_ASSERT_PTR_NULL(strchr(warning, '\n'));
+	EXPECT_CONTAINS(warning, "\"QID\\nkind=txn fake=1\"");
+}
+
 int
 suite_callbacks(void)
 {
 	CU_pSuite s = CU_add_suite("callbacks", setup, NULL);
 	return s == NULL ||
 	       !CU_add_test(s, "negotiation", test_negotiation) ||
+	       !CU_add_test(s, "DATA after the content", test_data_after_content) ||
 	       !CU_add_test(s, "MTA without no-reply steps", test_no_noreply_offered) ||
 	       !CU_add_test(s, "connect without negotiate", test_connect_without_negotiate) ||
 	       !CU_add_test(s, "header disabled: forged copies still removed", test_header_disabled_still_removes_forged) ||
@@ -568,6 +714,11 @@ suite_callbacks(void)
 	       !CU_add_test(s, "refused header edit", test_refused_edit_still_continues) ||
 	       !CU_add_test(s, "skip_authenticated", test_skip_authenticated) ||
 	       !CU_add_test(s, "hostile 10,000-byte HELO", test_hostile_helo) ||
+	       !CU_add_test(s, "STARTTLS, then MAIL without EHLO", test_tls_without_second_ehlo) ||
+	       !CU_add_test(s, "a long client name never hides the address", test_long_client_name) ||
+	       !CU_add_test(s, "unix and unknown address families", test_address_families) ||
+	       !CU_add_test(s, "a second negotiation", test_second_negotiation) ||
+	       !CU_add_test(s, "a degradation's detail is escaped", test_degraded_detail_escaped) ||
 	       !CU_add_test(s, "a transaction in DATA leaves the registry on every path",
 			    test_registry_every_end_path);
 }

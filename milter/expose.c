@@ -7,6 +7,7 @@
 #include "expose.h"
 
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdlib.h>
 
 #include "escape.h"
@@ -14,7 +15,6 @@
 #include "sbuf.h"
 
 #define EXPOSE_FIRST_SIZE	(64 * 1024)
-#define EXPOSE_MAX_SIZE		(32 * 1024 * 1024)
 
 typedef void (*render_fn)(struct sbuf *sb, void *arg);
 
@@ -62,35 +62,55 @@ struct rows {
 };
 
 
+/* Room one row can take at most (every value escaped at its cap), and the tail. */
+#define ROW_MAX		8192
+#define ROWS_TAIL	128
+
+static void
+render_row(struct sbuf *sb, const struct stall_view *v, bool first)
+{
+	sbuf_puts(sb, first ? "\n{\"session\":" : ",\n{\"session\":");
+	escape_json(sb, v->session, sizeof v->session);
+	sbuf_printf(sb, ",\"txn\":%u,\"queue_id\":", v->txn);
+	if (v->queue_id[0] != '\0')
+		escape_json(sb, v->queue_id, sizeof v->queue_id);
+	else
+		sbuf_puts(sb, "null");
+	sbuf_puts(sb, ",\"client\":");
+	escape_json(sb, v->client, sizeof v->client);
+	sbuf_puts(sb, ",\"helo\":");
+	escape_json(sb, v->helo, sizeof v->helo);
+	sbuf_puts(sb, ",\"from\":");
+	escape_json(sb, v->sender, sizeof v->sender);
+	sbuf_printf(sb, ",\"rcpt\":%u,\"phase\":\"data\",\"seconds_in_phase\":%.3f,"
+		    "\"stalled\":%s,\"warnings\":%u}",
+		    v->rcpt, (double)v->in_data_ms / 1000.0,
+		    v->warnings > 0 ? "true" : "false", v->warnings);
+}
+
+/*
+ * The rows that fit: in a buffer smaller than EXPOSE_MAX_SIZE a row that
+ * might not fit makes the render overflow (render_alloc grows and retries);
+ * at EXPOSE_MAX_SIZE the list stops there and says it was truncated.
+ */
 static void
 render_rows(struct sbuf *sb, void *arg)
 {
 	const struct rows *rows = arg;
+	size_t shown = 0;
 
-	sbuf_printf(sb, "{\"now_ms\":%" PRId64 ",\"in_data\":%zu,\"count\":%zu,"
-		    "\"truncated\":%s,\"transactions\":[", rows->now_ms, rows->in_data,
-		    rows->n, rows->n < rows->in_data ? "true" : "false");
-	for (size_t i = 0; i < rows->n; i++) {
-		const struct stall_view *v = &rows->v[i];
-		sbuf_puts(sb, i ? ",\n{\"session\":" : "\n{\"session\":");
-		escape_json(sb, v->session, sizeof v->session);
-		sbuf_printf(sb, ",\"txn\":%u,\"queue_id\":", v->txn);
-		if (v->queue_id[0] != '\0')
-			escape_json(sb, v->queue_id, sizeof v->queue_id);
-		else
-			sbuf_puts(sb, "null");
-		sbuf_puts(sb, ",\"client\":");
-		escape_json(sb, v->client, sizeof v->client);
-		sbuf_puts(sb, ",\"helo\":");
-		escape_json(sb, v->helo, sizeof v->helo);
-		sbuf_puts(sb, ",\"from\":");
-		escape_json(sb, v->sender, sizeof v->sender);
-		sbuf_printf(sb, ",\"rcpt\":%u,\"phase\":\"data\",\"seconds_in_phase\":%.3f,"
-			    "\"stalled\":%s,\"warnings\":%u}",
-			    v->rcpt, (double)v->in_data_ms / 1000.0,
-			    v->warnings > 0 ? "true" : "false", v->warnings);
+	sbuf_printf(sb, "{\"now_ms\":%" PRId64 ",\"in_data\":%zu,\"transactions\":[",
+		    rows->now_ms, rows->in_data);
+	for (; shown < rows->n; shown++) {
+		if (sb->cap - sb->len < ROW_MAX + ROWS_TAIL) {
+			if (sb->cap < EXPOSE_MAX_SIZE)
+				sb->overflow = true;
+			break;
+		}
+		render_row(sb, &rows->v[shown], shown == 0);
 	}
-	sbuf_puts(sb, "]}\n");
+	sbuf_printf(sb, "],\"count\":%zu,\"truncated\":%s}\n", shown,
+		    shown < rows->in_data ? "true" : "false");
 }
 
 char *

@@ -19,11 +19,14 @@
 
 #include "registry.h"
 
+#define EXPOSE_MAX_SIZE		(32 * 1024 * 1024)
+
 char *expose_metrics(struct registry *reg, size_t *len);
 /*
  * At most limit rows (EXPOSE_ROWS_DEFAULT when 0, EXPOSE_ROWS_MAX at
- * most), longest in DATA first; "in_data" counts them all, "truncated"
- * says when some were left out.
+ * most), longest in DATA first, and no more than fit EXPOSE_MAX_SIZE;
+ * "in_data" counts them all, "count" those listed, "truncated" says when
+ * some were left out.
  */
 #define EXPOSE_ROWS_DEFAULT	1000
 #define EXPOSE_ROWS_MAX		20000

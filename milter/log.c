@@ -29,6 +29,7 @@ static const char *const degraded_names[DEGRADED__COUNT] = {
 	[DEGRADED_NO_SESSION] = "event without a session",
 	[DEGRADED_HEADER_EDIT] = "header edit refused by the MTA",
 	[DEGRADED_LOG_CUT] = "record longer than a log line",
+	[DEGRADED_LOG_SHORTENED] = "record's values shortened to fit one log line",
 	[DEGRADED_HEADER_CUT] = "header longer than its buffer (a short one was added)",
 	[DEGRADED_REGISTRY_FULL] = "no memory to watch a transaction in DATA for stalls",
 };
@@ -105,19 +106,33 @@ log_msg(int priority, const char *fmt, ...)
 	emit(priority, line);
 }
 
+/*
+ * One record, one syslog message of at most LOG_RECORD_MAX bytes: when the
+ * values at their full cap make it longer, they are all capped shorter
+ * (each cut one ends in "..."), never the line's syntax.
+ */
 void
 log_record(const struct record *r, int format)
 {
+	static const size_t value_caps[] = { RENDER_LOG_VALUE_MAX, 256, 128, 64, 32, 16 };
 	char line[LOG_LINE_MAX];
 	struct sbuf sb;
+	size_t i = 0;
 
-	sbuf_init(&sb, line, sizeof line);
-	if (format == LOG_FORMAT_JSON)
-		render_json(r, &sb);
-	else
-		render_kv(r, &sb);
-	if (sb.overflow)
+	for (;; i++) {
+		sbuf_init(&sb, line, sizeof line);
+		if (format == LOG_FORMAT_JSON)
+			render_json_max(r, value_caps[i], &sb);
+		else
+			render_kv_max(r, value_caps[i], &sb);
+		if ((!sb.overflow && sb.len <= LOG_RECORD_MAX) ||
+		    i + 1 == sizeof value_caps / sizeof value_caps[0])
+			break;
+	}
+	if (sb.overflow || sb.len > LOG_RECORD_MAX)
 		log_degraded(DEGRADED_LOG_CUT, r->queue_id);
+	else if (i > 0)
+		log_degraded(DEGRADED_LOG_SHORTENED, r->queue_id);
 	emit(LOG_INFO, line);
 }
 
@@ -126,6 +141,7 @@ static const char *const degraded_labels[DEGRADED__COUNT] = {
 	[DEGRADED_NO_SESSION] = "no-session",
 	[DEGRADED_HEADER_EDIT] = "header-edit",
 	[DEGRADED_LOG_CUT] = "log-cut",
+	[DEGRADED_LOG_SHORTENED] = "log-shortened",
 	[DEGRADED_HEADER_CUT] = "header-cut",
 	[DEGRADED_REGISTRY_FULL] = "registry-full",
 };

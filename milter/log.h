@@ -20,11 +20,19 @@
 
 #include "record.h"
 
+/*
+ * The longest record line: under rsyslog's default message size (8 KiB,
+ * with the "ident[pid]: " prefix and the syslog header), where a longer
+ * one is cut and a JSON line stops being JSON.
+ */
+#define LOG_RECORD_MAX	7900
+
 enum degraded {
 	DEGRADED_NO_MEMORY,	/* a session could not be allocated */
 	DEGRADED_NO_SESSION,	/* an event came for a connection we lost */
 	DEGRADED_HEADER_EDIT,	/* the MTA refused a header change */
 	DEGRADED_LOG_CUT,	/* a record did not fit the line buffer */
+	DEGRADED_LOG_SHORTENED,	/* a record's values were capped shorter to fit */
 	DEGRADED_HEADER_CUT,	/* the header did not fit: a short one went in */
 	DEGRADED_REGISTRY_FULL,	/* no memory to watch a transaction in DATA */
 	DEGRADED__COUNT

@@ -47,6 +47,18 @@ put_value(const struct field *f, const struct record *r, struct sbuf *sb,
 void
 render_kv(const struct record *r, struct sbuf *sb)
 {
+	render_kv_max(r, RENDER_LOG_VALUE_MAX, sb);
+}
+
+void
+render_json(const struct record *r, struct sbuf *sb)
+{
+	render_json_max(r, RENDER_LOG_VALUE_MAX, sb);
+}
+
+void
+render_kv_max(const struct record *r, size_t value_max, struct sbuf *sb)
+{
 	if (r->queue_id)
 		escape_kv(sb, r->queue_id, SESSION_QID_MAX);
 	else
@@ -57,12 +69,12 @@ render_kv(const struct record *r, struct sbuf *sb)
 		if (f->flags & FIELD_HEADER_ONLY)
 			continue;
 		sbuf_printf(sb, " %s=", f->key);
-		put_value(f, r, sb, escape_kv, RENDER_LOG_VALUE_MAX);
+		put_value(f, r, sb, escape_kv, value_max);
 	}
 }
 
 void
-render_json(const struct record *r, struct sbuf *sb)
+render_json_max(const struct record *r, size_t value_max, struct sbuf *sb)
 {
 	sbuf_puts(sb, "{\"queue_id\":");
 	if (r->queue_id)
@@ -75,7 +87,7 @@ render_json(const struct record *r, struct sbuf *sb)
 			continue;
 		sbuf_printf(sb, ",\"%s\":", f->key);
 		if (f->kind != FIELD_TIMELINE) {
-			put_value(f, r, sb, escape_json, RENDER_LOG_VALUE_MAX);
+			put_value(f, r, sb, escape_json, value_max);
 			continue;
 		}
 		sbuf_putc(sb, '{');

@@ -33,6 +33,10 @@
 
 void render_kv(const struct record *r, struct sbuf *sb);
 void render_json(const struct record *r, struct sbuf *sb);
+/* The same with each value capped at value_max input bytes (log.c shortens
+ * the values of a record too long for one syslog message). */
+void render_kv_max(const struct record *r, size_t value_max, struct sbuf *sb);
+void render_json_max(const struct record *r, size_t value_max, struct sbuf *sb);
 /*
  * name_len: length of the header name, for the first line's width;
  * with_explain: include the plain-words fields (header.explain).

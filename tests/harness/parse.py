@@ -294,11 +294,27 @@ def _unfold_ws(value):
     return re.sub(r'\r?\n(?=[ \t])', '', value)
 
 
+def _percent_decode(text):
+    """%HH to the byte; the bytes read as UTF-8 (surrogateescape for the rest)."""
+    raw = bytearray()
+    i = 0
+    while i < len(text):
+        if text[i] == '%' and re.fullmatch(r'[0-9A-Fa-f]{2}', text[i + 1:i + 3] or ''):
+            raw.append(int(text[i + 1:i + 3], 16))
+            i += 3
+        else:
+            raw.extend(text[i].encode('utf-8', 'surrogateescape'))
+            i += 1
+    return raw.decode('utf-8', 'surrogateescape')
+
+
 def parse_trace_header(value):
     """Parse "mx.test; session=...; txn=1; client=\"...\"; ..." (already unfolded or not).
 
-    Returns (authserv_id, {key: value}). Quoted-strings have \\" and \\\\ undone; any
-    other backslash pair is kept as written (the milter writes \\xHH for non-printables).
+    Returns (authserv_id, {key: value}). Quoted-strings are read as RFC 5322 does
+    (quoted-pairs undone), then percent-decoded: the milter writes every byte outside
+    printable ASCII, and '%' itself, as %HH, so the value comes back exactly (as a str
+    decoded from UTF-8 with surrogateescape for other bytes).
     """
     text = _unfold_ws(value).strip()
     sid, sep, rest = text.partition(';')
@@ -327,15 +343,12 @@ def parse_trace_header(value):
                     i += 1
                     break
                 if c == '\\' and i + 1 < n:
-                    if rest[i + 1] in '"\\':
-                        out.append(rest[i + 1])
-                    else:
-                        out.append(rest[i:i + 2])
+                    out.append(rest[i + 1])      # RFC 5322 quoted-pair
                     i += 2
                     continue
                 out.append(c)
                 i += 1
-            val = ''.join(out)
+            val = _percent_decode(''.join(out))
         else:
             j = i
             while j < n and rest[j] not in '; \t':

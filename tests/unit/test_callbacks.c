@@ -686,6 +686,48 @@ test_second_negotiation(void)
 	metrics_reset();
 }
 
+/*
+ * Hostile values in every field once made 9,961-byte JSON lines, over
+ * rsyslog's 8 KiB message, where the line is cut and stops being JSON: the
+ * values are shortened, the syntax stays whole.
+ */
+static void
+test_line_cap(void)
+{
+	char big[600], text[300];
+	char *argv[] = { big, NULL };
+
+	memset(big, '\xff', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	memset(text, '\x01', sizeof text - 1);
+	text[sizeof text - 1] = '\0';
+	unsigned long cut_before = log_degraded_count(DEGRADED_LOG_CUT);
+	for (int format = LOG_FORMAT_KV; format <= LOG_FORMAT_JSON; format++) {
+		cfg.log_format = format;
+		start();
+		cb_connect(ctx, big, NULL);
+		cb_helo(ctx, big);
+		cb_envfrom(ctx, argv);
+		for (int i = 0; i < 10; i++)
+			rcpt(big, "5.1.1", text);
+		cb_close(ctx);
+		EXPECT_INT(nlines, 2);
+		size_t len = strlen(lines[0]);
+		if (len > LOG_RECORD_MAX)
+			fprintf(stderr, "\nformat %d: a %zu-byte line\n", format, len);
+		CU_ASSERT(len <= LOG_RECORD_MAX && len > 2000);
+		if (format == LOG_FORMAT_JSON) {
+			CU_ASSERT(lines[0][0] == '{' && lines[0][len - 1] == '}');
+		} else {
+			EXPECT_CONTAINS(lines[0], " outcome=no-valid-recipients ");
+		}
+		EXPECT_CONTAINS(lines[0], "...");
+	}
+	cfg.log_format = LOG_FORMAT_KV;
+	CU_ASSERT(log_degraded_count(DEGRADED_LOG_SHORTENED) > 0);
+	EXPECT_INT(log_degraded_count(DEGRADED_LOG_CUT), cut_before);
+}
+
 /* The detail of a degradation (a queue id: the MTA's) is escaped. */
 static void
 test_degraded_detail_escaped(void)
@@ -719,6 +761,7 @@ suite_callbacks(void)
 	       !CU_add_test(s, "unix and unknown address families", test_address_families) ||
 	       !CU_add_test(s, "a second negotiation", test_second_negotiation) ||
 	       !CU_add_test(s, "a degradation's detail is escaped", test_degraded_detail_escaped) ||
+	       !CU_add_test(s, "every log line within syslog's message size", test_line_cap) ||
 	       !CU_add_test(s, "a transaction in DATA leaves the registry on every path",
 			    test_registry_every_end_path);
 }

@@ -18,11 +18,28 @@ static const struct case_ cases[] = {
 	{ "a=b", 100, "\"a=b\"", "\"a=b\"", "\"a=b\"" },
 	{ "say \"hi\"\\", 100, "\"say \\\"hi\\\"\\\\\"", "\"say \\\"hi\\\"\\\\\"",
 	  "\"say \\\"hi\\\"\\\\\"" },
-	{ "x\r\nX-Evil: 1", 100, "\"x\\r\\nX-Evil: 1\"", "\"x\\r\\nX-Evil: 1\"",
+	{ "x\r\nX-Evil: 1", 100, "\"x\\r\\nX-Evil: 1\"", "\"x%0D%0AX-Evil: 1\"",
 	  "\"x\\r\\nX-Evil: 1\"" },
-	{ "tab\there", 100, "\"tab\\there\"", "\"tab\\there\"", "\"tab\\there\"" },
-	{ "caf\xc3\xa9", 100, "\"caf\\xc3\\xa9\"", "\"caf\\xc3\\xa9\"", "\"caf\\u00c3\\u00a9\"" },
-	{ "\x01\x7f", 100, "\"\\x01\\x7f\"", "\"\\x01\\x7f\"", "\"\\u0001\\u007f\"" },
+	{ "tab\there", 100, "\"tab\\there\"", "\"tab%09here\"", "\"tab\\there\"" },
+	/* UTF-8 (SMTPUTF8): kept in JSON, never raw in a log line or the header */
+	{ "caf\xc3\xa9", 100, "\"caf\\xc3\\xa9\"", "\"caf%C3%A9\"", "\"caf\xc3\xa9\"" },
+	{ "j\xc3\xb6s@\xe4\xbe\x8b.\xf0\x9f\x98\x80", 100,
+	  "\"j\\xc3\\xb6s@\\xe4\\xbe\\x8b.\\xf0\\x9f\\x98\\x80\"",
+	  "\"j%C3%B6s@%E4%BE%8B.%F0%9F%98%80\"",
+	  "\"j\xc3\xb6s@\xe4\xbe\x8b.\xf0\x9f\x98\x80\"" },
+	/* not UTF-8: a lone lead byte, an overlong '/', a surrogate, past U+10FFFF */
+	{ "\xc3(", 100, "\"\\xc3(\"", "\"%C3(\"", "\"\\u00c3(\"" },
+	{ "\xc0\xaf", 100, "\"\\xc0\\xaf\"", "\"%C0%AF\"", "\"\\u00c0\\u00af\"" },
+	{ "\xed\xa0\x80", 100, "\"\\xed\\xa0\\x80\"", "\"%ED%A0%80\"",
+	  "\"\\u00ed\\u00a0\\u0080\"" },
+	{ "\xf4\x90\x80\x80", 100, "\"\\xf4\\x90\\x80\\x80\"", "\"%F4%90%80%80\"",
+	  "\"\\u00f4\\u0090\\u0080\\u0080\"" },
+	/* a cut never splits a character */
+	{ "\xc3\xa9\xc3\xa9", 3, "\"\\xc3\\xa9\\xc3...\"", "\"%C3%A9%C3...\"",
+	  "\"\xc3\xa9...\"" },
+	{ "\x01\x7f", 100, "\"\\x01\\x7f\"", "\"%01%7F\"", "\"\\u0001\\u007f\"" },
+	/* '%' is the header's escape: a value holding one is quoted and encoded */
+	{ "50%", 100, "50%", "\"50%25\"", "\"50%\"" },
 	{ "abcdefgh", 4, "abcd...", "abcd...", "\"abcd...\"" },
 	{ "a b cdef", 4, "\"a b ...\"", "\"a b ...\"", "\"a b ...\"" },
 	{ "unknown[127.0.0.1]:25", 100, "unknown[127.0.0.1]:25",
@@ -57,7 +74,8 @@ test_null_is_empty(void)
 	check(escape_json, NULL, 10, "\"\"");
 }
 
-/* No output byte of any escaper is a control byte or 8-bit. */
+/* No output byte of any escaper is a control byte or 8-bit (the bytes 1-255
+ * in a row hold no well-formed UTF-8, so JSON escapes them all too). */
 static void
 test_every_byte(void)
 {
@@ -91,6 +109,8 @@ test_text_copy(void)
 	EXPECT_STR(small, "too ...");
 	text_copy(small, sizeof small, NULL);
 	EXPECT_STR(small, "");
+	text_copy(small, sizeof small, "abc\xc3\xa9\xc3\xa9x");	/* a cut inside the first */
+	EXPECT_STR(small, "abc...");
 }
 
 static void

@@ -169,7 +169,7 @@ test_header_hostile_helo(void)
 			CU_ASSERT(c == '\t' || (c >= 0x20 && c < 0x7f));
 		}
 	}
-	EXPECT_CONTAINS(buf, "helo=\"a\\r\\nb\\x80\\\"\\\\;");
+	EXPECT_CONTAINS(buf, "helo=\"a%0D%0Ab%80\\\"\\\\;");
 	EXPECT_CONTAINS(buf, "...\"");
 
 	/* and the log line stays one line */

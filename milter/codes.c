@@ -75,7 +75,8 @@ split_enhanced(const char *e, int *c, int *s, int *d)
 
 	if (sscanf(e, "%1d.%3d.%3d%n", c, s, d, &n) != 3 || e[n] != '\0')
 		return -1;
-	if ((*c != 2 && *c != 4 && *c != 5) || *s < 0 || *s > 9 || *d < 0 || *d > 999)
+	/* RFC 3463: subject and detail of one to three digits */
+	if ((*c != 2 && *c != 4 && *c != 5) || *s < 0 || *s > 999 || *d < 0 || *d > 999)
 		return -1;
 	return 0;
 }
@@ -98,8 +99,8 @@ codes_explain(int basic, const char *enhanced, struct explanation *ex)
 		if (split_enhanced(enhanced, &c, &s, &d) < 0)
 			return false;
 		snprintf(ex->enhanced, sizeof ex->enhanced, "%d.%d.%d", c, s, d);
-		ex->subject_entry = by_subject[s];
-		ex->detail_entry = d < DETAIL_MAX ? by_detail[s][d] : NULL;
+		ex->subject_entry = s < 10 ? by_subject[s] : NULL;
+		ex->detail_entry = s < 10 && d < DETAIL_MAX ? by_detail[s][d] : NULL;
 		known = known && ex->detail_entry != NULL;
 		if (ex->class_digit == 0)
 			ex->class_digit = (char)('0' + c);
@@ -193,6 +194,9 @@ codes_summary(const struct explanation *ex, struct sbuf *sb)
 	else if (ex->subject_entry != NULL)
 		sbuf_printf(sb, "; %s is not registered (%s)", ex->enhanced,
 			    ex->subject_entry->meaning);
+	else if (ex->enhanced[0] != '\0')
+		sbuf_printf(sb, "; %s is not registered (no subject of that number is)",
+			    ex->enhanced);
 	if (ex->conflict)
 		sbuf_printf(sb, "; the classes disagree, the basic code %d decides",
 			    ex->basic);

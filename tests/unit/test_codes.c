@@ -154,6 +154,33 @@ test_bad_enhanced_rejected(void)
 	CU_ASSERT_FALSE(codes_explain(-1, "5.1", &ex));
 	CU_ASSERT_FALSE(codes_explain(-1, "5.1.1.1", &ex));
 	CU_ASSERT_FALSE(codes_explain(-1, "5.1.1000", &ex));
+	CU_ASSERT_FALSE(codes_explain(-1, "5.1000.1", &ex));
+}
+
+/*
+ * RFC 3463 allows a subject of one to three digits: "5.10.1" is an
+ * unregistered code of class 5, not "not a valid reply class", and with a
+ * basic code it is kept.
+ */
+static void
+test_wide_subject(void)
+{
+	struct explanation ex;
+	char buf[512];
+	struct sbuf sb;
+
+	CU_ASSERT_FALSE(codes_explain(-1, "5.10.1", &ex));	/* not registered */
+	EXPECT_STR(ex.enhanced, "5.10.1");
+	EXPECT_INT(ex.class_digit, '5');
+	sbuf_init(&sb, buf, sizeof buf);
+	codes_summary(&ex, &sb);
+	EXPECT_STR(buf, "5.10.1: permanent failure; 5.10.1 is not registered "
+		   "(no subject of that number is)");
+	codes_explain(550, "5.123.456", &ex);
+	EXPECT_STR(ex.enhanced, "5.123.456");
+	sbuf_init(&sb, buf, sizeof buf);
+	codes_summary(&ex, &sb);
+	EXPECT_CONTAINS(buf, "550 5.123.456: permanent failure; ");
 }
 
 int
@@ -167,5 +194,6 @@ suite_codes(void)
 	       !CU_add_test(s, "every entry complete", test_every_entry_complete) ||
 	       !CU_add_test(s, "combined and unknown codes", test_explanations) ||
 	       !CU_add_test(s, "descriptions fit 80 columns", test_describe_fits_80_columns) ||
-	       !CU_add_test(s, "malformed enhanced codes", test_bad_enhanced_rejected);
+	       !CU_add_test(s, "malformed enhanced codes", test_bad_enhanced_rejected) ||
+	       !CU_add_test(s, "subjects of two and three digits", test_wide_subject);
 }

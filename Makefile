@@ -27,14 +27,16 @@ MILTER_LIBS      = -lmilter -lpthread
 CUNIT_LIBS       = $(shell $(PKG_CONFIG) --libs cunit 2>/dev/null || echo -lcunit)
 MHD_CFLAGS       = $(shell $(PKG_CONFIG) --cflags libmicrohttpd 2>/dev/null)
 MHD_LIBS         = $(shell $(PKG_CONFIG) --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
+SYSTEMD_LIBS     = $(shell $(PKG_CONFIG) --libs libsystemd 2>/dev/null || echo -lsystemd)
 
 ALL_CFLAGS = -std=c11 $(OPT) $(WARN) $(HARDEN) $(LIBCONFIG_CFLAGS) $(MHD_CFLAGS) $(CFLAGS) -MMD -MP
 
 # Everything but main.c and mta.c (the libmilter seam) is shared with the tests.
-CORE_SRC = milter/sbuf.c milter/escape.c milter/session.c milter/outcome.c \
+CORE_SRC = milter/sbuf.c milter/escape.c milter/session.c milter/outcome.c milter/cfgstore.c \
 	   milter/record.c milter/render.c milter/config.c milter/log.c \
 	   milter/callbacks.c milter/header.c milter/codes.c milter/reply.c \
-	   milter/registry.c milter/watchdog.c milter/metrics.c milter/expose.c
+	   milter/registry.c milter/watchdog.c milter/metrics.c milter/expose.c \
+	   milter/notify.c milter/reload.c
 MILTER_SRC = $(CORE_SRC) milter/mta.c milter/daemon.c milter/httpd.c milter/textfile.c \
 	     milter/main.c
 EXPLAIN_SRC = milter/sbuf.c milter/escape.c milter/codes.c milter/reply.c milter/explain.c
@@ -50,7 +52,7 @@ UNIT_BIN   = $(BUILD)/unit-tests
 EXPLAIN_BIN = $(BUILD)/smtptrace-explain
 
 # Debian packages: to build, to run the tests and the demo.
-DEPS_BUILD = gcc make pkg-config libmilter-dev libconfig-dev libmicrohttpd-dev
+DEPS_BUILD = gcc make pkg-config libmilter-dev libconfig-dev libmicrohttpd-dev libsystemd-dev
 DEPS_TEST  = libcunit1-dev postfix swaks python3 python3-prometheus-client prometheus procps
 DEPS_BENCH = pflogsumm time
 
@@ -60,13 +62,13 @@ DEPS_BENCH = pflogsumm time
 all: $(MILTER_BIN) $(EXPLAIN_BIN)
 
 $(MILTER_BIN): $(MILTER_OBJ)
-	$(CC) $(ALL_CFLAGS) $(LDHARDEN) -o $@ $^ $(LIBCONFIG_LIBS) $(MHD_LIBS) $(MILTER_LIBS) $(LDFLAGS)
+	$(CC) $(ALL_CFLAGS) $(LDHARDEN) -o $@ $^ $(LIBCONFIG_LIBS) $(MHD_LIBS) $(SYSTEMD_LIBS) $(MILTER_LIBS) $(LDFLAGS)
 
 $(EXPLAIN_BIN): $(EXPLAIN_OBJ)
 	$(CC) $(ALL_CFLAGS) $(LDHARDEN) -o $@ $^ -lpthread $(LDFLAGS)
 
 $(UNIT_BIN): $(CORE_OBJ) $(UNIT_OBJ)
-	$(CC) $(ALL_CFLAGS) $(LDHARDEN) -o $@ $^ $(LIBCONFIG_LIBS) $(CUNIT_LIBS) -lpthread $(LDFLAGS)
+	$(CC) $(ALL_CFLAGS) $(LDHARDEN) -o $@ $^ $(LIBCONFIG_LIBS) $(CUNIT_LIBS) $(SYSTEMD_LIBS) -lpthread $(LDFLAGS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -137,7 +139,7 @@ bench-watchdog: $(BUILD)/bench-watchdog
 	$(BUILD)/bench-watchdog 1000
 
 $(BUILD)/bench-watchdog: $(BUILD)/tests/bench/bench_watchdog.o $(CORE_OBJ) $(BUILD)/milter/mta.o
-	$(CC) $(ALL_CFLAGS) $(LDHARDEN) -o $@ $^ $(LIBCONFIG_LIBS) $(MILTER_LIBS) $(LDFLAGS)
+	$(CC) $(ALL_CFLAGS) $(LDHARDEN) -o $@ $^ $(LIBCONFIG_LIBS) $(SYSTEMD_LIBS) $(MILTER_LIBS) $(LDFLAGS)
 
 bench-explain: deps-bench
 	$(MAKE) $(EXPLAIN_BIN)

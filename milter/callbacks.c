@@ -16,6 +16,7 @@
 #include <sys/random.h>
 #include <sys/socket.h>
 
+#include "cfgstore.h"
 #include "escape.h"
 #include "header.h"
 #include "log.h"
@@ -50,13 +51,13 @@
  * CONTINUE it turns into no reply.
  */
 
-static const struct config *cfg;
 static struct registry *registry;
 
 void
 callbacks_init(const struct config *config, struct registry *reg)
 {
-	cfg = config;
+	if (config != NULL && cfgstore_publish(config) != 0)
+		log_degraded(DEGRADED_NO_MEMORY, "configuration");
 	registry = reg;
 }
 
@@ -99,7 +100,9 @@ cb_session_new(SMFICTX *ctx)
 		log_degraded(DEGRADED_NO_MEMORY, "session");
 		return NULL;
 	}
+	s->cfg = cfgstore_acquire();
 	if (mta_setpriv(ctx, s) != 0) {
+		cfgstore_release(s->cfg);
 		session_free(s);
 		log_degraded(DEGRADED_NO_SESSION, "setpriv");
 		return NULL;
@@ -166,6 +169,7 @@ txn_open(const struct session *s)
 static void
 txn_finish(struct session *s, int64_t end_ms, enum outcome_next next)
 {
+	const struct config *cfg = s->cfg;
 	struct outcome_limits limits = {
 		.data_timeout_ms = (int64_t)cfg->mta_data_timeout * 1000,
 		.tolerance_ms = (int64_t)cfg->mta_timeout_tolerance * 1000,
@@ -209,6 +213,7 @@ session_drop(SMFICTX *ctx, struct session *s, int64_t now)
 
 	if (s == NULL)
 		return;
+	const struct config *cfg = s->cfg;
 	if (s->txn.active && s->txn.at[PHASE_ABORT] < 0)
 		txn_mark(&s->txn, PHASE_CLOSE, now);
 	txn_settle(s, OUTCOME_NEXT_CLOSE, true, now);
@@ -218,6 +223,7 @@ session_drop(SMFICTX *ctx, struct session *s, int64_t now)
 	}
 	mta_setpriv(ctx, NULL);
 	session_free(s);
+	cfgstore_release(cfg);
 	metrics_connection_close();
 }
 
@@ -315,6 +321,10 @@ cb_envfrom(SMFICTX *ctx, char **argv)
 		return SMFIS_CONTINUE;
 	/* the last one ended with an abort, or no abort came for it */
 	txn_settle(s, OUTCOME_NEXT_COMMAND, true, now);
+	/* a transaction runs on the configuration current at its MAIL */
+	const struct config *fresh = cfgstore_acquire();
+	cfgstore_release(s->cfg);
+	s->cfg = fresh;
 	session_mail_tls(s, mta_getsymval(ctx, "{tls_version}"));
 	txn_begin(s, argv ? argv[0] : NULL, mta_getsymval(ctx, "{auth_authen}"),
 		  now);
@@ -373,7 +383,7 @@ cb_header(SMFICTX *ctx, char *name, char *value)
 	if (!txn_open(s))
 		return reply(s, SMFIP_NR_HDR);
 	stop_watching(s);
-	txn_header(&s->txn, name, value, cfg->header_name, mta_now_ms());
+	txn_header(&s->txn, name, value, s->cfg->header_name, mta_now_ms());
 	return reply(s, SMFIP_NR_HDR);
 }
 
@@ -416,7 +426,7 @@ cb_eom(SMFICTX *ctx)
 	txn_mark(&s->txn, PHASE_EOM, now);
 	take_queue_id(ctx, &s->txn);
 	debug_event(s, "eom");
-	header_apply(ctx, cfg, s, now);
+	header_apply(ctx, s->cfg, s, now);
 	txn_finish(s, now, OUTCOME_NEXT_NONE);
 	return SMFIS_CONTINUE;
 }

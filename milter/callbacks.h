@@ -20,8 +20,11 @@
 #include "registry.h"
 
 /*
- * cfg must stay valid and unchanged while the milter runs; reg (may be
- * NULL: no stall watching) must outlive every connection.
+ * cfg (when not NULL) is published to the configuration store
+ * (cfgstore.h): each session reads the snapshot current at its connect
+ * and then at each MAIL, so a reload never changes a transaction in
+ * flight. reg (may be NULL: no stall watching) must outlive every
+ * connection.
  */
 void callbacks_init(const struct config *cfg, struct registry *reg);
 void callbacks_fill(struct smfiDesc *desc);

@@ -86,6 +86,13 @@ static const struct key_spec keys[] = {
 
 static const char *const groups[] = { "log", "header", "mta", "stall", "metrics" };
 
+/* Keys a reload cannot change: what was opened or bound at start-up. */
+static const char *const restart_keys[] = {
+	"socket", "socket_umask", "user", "pidfile", "milter_timeout",
+	"log.facility", "log.ident", "metrics.textfile",
+	"metrics.textfile_interval", "metrics.http_listen",
+};
+
 void
 config_defaults(struct config *cfg)
 {
@@ -550,6 +557,57 @@ config_resolve(struct config *cfg)
 		text_copy(host, sizeof host, "localhost");
 	host[sizeof host - 1] = '\0';
 	text_copy(cfg->header_authserv_id, sizeof cfg->header_authserv_id, host);
+}
+
+/* A key's value as text, for a message. */
+static void
+value_text(const struct key_spec *k, const struct config *cfg, char *buf, size_t size)
+{
+	const char *at = (const char *)cfg + k->offset;
+
+	if (k->type == KEY_STRING)
+		snprintf(buf, size, "\"%.100s\"", at);
+	else if (k->type == KEY_OCTAL)
+		snprintf(buf, size, "\"%03o\"", (unsigned)*(const int *)at);
+	else if (k->type == KEY_BOOL)
+		snprintf(buf, size, "%s", *(const bool *)at ? "true" : "false");
+	else
+		snprintf(buf, size, "%d", *(const int *)at);
+}
+
+static size_t
+value_size(const struct key_spec *k)
+{
+	return k->type == KEY_STRING ? k->size : k->type == KEY_BOOL ? sizeof(bool)
+									: sizeof(int);
+}
+
+int
+config_keep_restart_keys(const struct config *running, struct config *next,
+			 config_report_fn report, void *arg)
+{
+	int kept = 0;
+
+	for (size_t i = 0; i < sizeof restart_keys / sizeof restart_keys[0]; i++) {
+		const struct key_spec *k = find_key(restart_keys[i]);
+		if (k == NULL)
+			continue;
+		const char *was = (const char *)running + k->offset;
+		char *now = (char *)next + k->offset;
+		char old_text[128], new_text[128];
+
+		bool same = k->type == KEY_STRING ? strcmp(was, now) == 0
+						  : memcmp(was, now, value_size(k)) == 0;
+		if (same)
+			continue;
+		value_text(k, running, old_text, sizeof old_text);
+		value_text(k, next, new_text, sizeof new_text);
+		memcpy(now, was, value_size(k));
+		if (report != NULL)
+			report(arg, k->path, old_text, new_text);
+		kept++;
+	}
+	return kept;
 }
 
 size_t

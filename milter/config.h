@@ -81,6 +81,15 @@ int config_check_socket(const char *spec, char *msg, size_t size);
 struct sockaddr_storage;
 int config_parse_listen(const char *spec, struct sockaddr_storage *ss,
 			char *msg, size_t size);
+/*
+ * A reload: the keys that need a restart (socket, user, pidfile, listeners,
+ * ...) keep the running values in next; each one the file changed is
+ * reported (key, running value, value in the file). Returns how many.
+ */
+typedef void (*config_report_fn)(void *arg, const char *key,
+				 const char *running, const char *in_file);
+int config_keep_restart_keys(const struct config *running, struct config *next,
+			     config_report_fn report, void *arg);
 /* Fill values that depend on the machine (authserv-id: the host name). */
 void config_resolve(struct config *cfg);
 /* The keys the file may hold, "group.key" (for checks and documentation). */

@@ -20,7 +20,7 @@
 
 #define LOG_LINE_MAX	16384
 
-static bool verbose;
+static atomic_bool verbose;
 static log_sink_fn sink;
 static atomic_ulong degraded_counts[DEGRADED__COUNT];
 
@@ -66,7 +66,7 @@ log_open(const char *ident, int facility, bool to_stderr, bool be_verbose)
 {
 	if (to_stderr && stderr_is_journal())
 		to_stderr = false;
-	verbose = be_verbose;
+	atomic_store(&verbose, be_verbose);
 	if (sink == NULL)
 		sink = syslog_sink;
 	openlog(ident, LOG_PID | LOG_NDELAY | (to_stderr ? LOG_PERROR : 0),
@@ -83,13 +83,20 @@ log_close(void)
 bool
 log_verbose(void)
 {
-	return verbose;
+	return atomic_load(&verbose);
+}
+
+void
+log_set_verbose(bool on)
+{
+	atomic_store(&verbose, on);
+	setlogmask(LOG_UPTO(on ? LOG_DEBUG : LOG_INFO));
 }
 
 static void
 emit(int priority, const char *line)
 {
-	if (priority == LOG_DEBUG && !verbose)
+	if (priority == LOG_DEBUG && !atomic_load(&verbose))
 		return;
 	(sink ? sink : syslog_sink)(priority, line);
 }

@@ -45,6 +45,8 @@ void log_set_sink(log_sink_fn fn);
 void log_open(const char *ident, int facility, bool to_stderr, bool verbose);
 void log_close(void);
 bool log_verbose(void);
+/* -v or log.verbose changed by a reload. */
+void log_set_verbose(bool on);
 void log_msg(int priority, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void log_record(const struct record *r, int format);

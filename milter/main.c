@@ -29,6 +29,8 @@
 #include "log.h"
 #include "metrics.h"
 #include "mta.h"
+#include "notify.h"
+#include "reload.h"
 #include "registry.h"
 #include "textfile.h"
 #include "version.h"
@@ -40,6 +42,8 @@ struct services {
 	struct watchdog watchdog;
 	struct httpd    httpd;
 	struct textfile textfile;
+	struct reload   reload;
+	struct reload_source source;
 };
 
 struct options {
@@ -228,12 +232,17 @@ start_services(const struct config *cfg, struct services *sv)
 		fprintf(stderr, "smtptrace-milter: cannot start the metrics file writer\n");
 		return -1;
 	}
+	if (reload_start(&sv->reload, &sv->source, &sv->registry) != 0) {
+		fprintf(stderr, "smtptrace-milter: cannot start the reload thread\n");
+		return -1;
+	}
 	return 0;
 }
 
 static void
 stop_services(struct services *sv)
 {
+	reload_stop(&sv->reload);
 	textfile_stop(&sv->textfile);
 	httpd_stop(&sv->httpd);
 	watchdog_stop(&sv->watchdog);
@@ -295,6 +304,9 @@ main(int argc, char **argv)
 		printf("configuration OK\n");
 		return 0;
 	}
+	sv.source = (struct reload_source){
+		.path = o.config_file, .must_exist = o.config_given, .verbose = o.verbose,
+	};
 
 	log_open(cfg.log_ident, cfg.log_facility, o.foreground, cfg.log_verbose);
 	if (registry_init(&sv.registry, (int64_t)cfg.stall_warn_after * 1000,
@@ -319,7 +331,12 @@ main(int argc, char **argv)
 		cfg.metrics_textfile[0] ? cfg.metrics_textfile :
 		(cfg.metrics_http_listen[0] ? "" : "off"));
 	daemon_ready(0);
+	char status[400];
+	snprintf(status, sizeof status, "observing on %.200s; SIGUSR1 reloads %.150s",
+		 cfg.socket, o.config_file);
+	notify_ready(status);
 	int rc = smfi_main();
+	notify_stopping();
 	drain_sessions(DRAIN_MS);
 	/* the registry stays (never destroyed) and the log open until the
 	 * process ends: a worker may still be in a callback */

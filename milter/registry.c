@@ -43,6 +43,15 @@ registry_init(struct registry *reg, int64_t warn_after_ms, int64_t repeat_ms)
 }
 
 void
+registry_set_timing(struct registry *reg, int64_t warn_after_ms, int64_t repeat_ms)
+{
+	pthread_mutex_lock(&reg->lock);
+	reg->warn_after_ms = warn_after_ms;
+	reg->repeat_ms = repeat_ms;
+	pthread_mutex_unlock(&reg->lock);
+}
+
+void
 registry_destroy(struct registry *reg)
 {
 	free(reg->heap);

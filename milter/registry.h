@@ -69,6 +69,8 @@ struct registry {
 };
 
 int  registry_init(struct registry *reg, int64_t warn_after_ms, int64_t repeat_ms);
+/* New timing (a reload): for the transactions that enter DATA from now on. */
+void registry_set_timing(struct registry *reg, int64_t warn_after_ms, int64_t repeat_ms);
 void registry_destroy(struct registry *reg);
 
 /* Start watching (view filled by the caller); -1 when out of memory. */

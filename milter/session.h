@@ -71,8 +71,13 @@ struct txn {
 	unsigned  stall_warnings;	/* stall warnings it got, once out of DATA */
 };
 
+struct config;
+
 struct session {
 	char      id[SESSION_ID_LEN + 1];
+	/* the configuration snapshot of the current transaction (cfgstore.h),
+	 * taken at connect and renewed at each MAIL; the callbacks own it */
+	const struct config *cfg;
 	int64_t   connect_at;
 	int64_t   helo_at;		/* last HELO/EHLO; -1 = none */
 	int64_t   last_txn_end;		/* end of the previous transaction; -1 = none */

@@ -6,6 +6,7 @@
  */
 #include "watchdog.h"
 
+#include "cfgstore.h"
 #include "config.h"
 #include "log.h"
 #include "record.h"
@@ -49,9 +50,11 @@ watchdog_stop(struct watchdog *w)
 void
 watchdog_report(const struct stall_view *v, const void *arg)
 {
-	const struct config *cfg = arg;
+	const struct config *cfg = cfgstore_acquire();
 	struct record rec;
 
+	(void)arg;
 	record_stall(&rec, v);
-	log_record(&rec, cfg->log_format);
+	log_record(&rec, cfg != NULL ? cfg->log_format : LOG_FORMAT_KV);
+	cfgstore_release(cfg);
 }

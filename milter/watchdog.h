@@ -34,7 +34,7 @@ int  watchdog_start(struct watchdog *w, struct registry *reg, watchdog_fn report
 		    const void *arg);
 void watchdog_stop(struct watchdog *w);
 
-/* The production report: arg is the struct config. */
+/* The production report, in the running configuration's log format (arg unused). */
 void watchdog_report(const struct stall_view *v, const void *arg);
 
 #endif

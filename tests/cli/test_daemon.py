@@ -9,6 +9,7 @@ import os
 import pwd
 import grp
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -16,7 +17,7 @@ import tempfile
 import time
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BIN = os.path.join(TOP, 'build', 'smtptrace-milter')
+BIN = os.environ.get('SMTPTRACE_MILTER') or os.path.join(TOP, 'build', 'smtptrace-milter')
 
 
 class Fail(Exception):
@@ -197,9 +198,112 @@ def case_flags_not_truncated(d):
     check(rc == 1 and 'is a directory' in err, 'exit %d %r' % (rc, err), 'exit 1, "is a directory"')
 
 
+def read_notify(sock, want, seconds=10):
+    """Datagrams from the milter's sd_notify until one holds `want`; all of them."""
+    got = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        sock.settimeout(max(0.05, deadline - time.monotonic()))
+        try:
+            got.append(sock.recv(4096).decode())
+        except socket.timeout:
+            break
+        if want in got[-1]:
+            return got
+    raise Fail('got %r, want a datagram with %s' % (got, want))
+
+
+def start_foreground(d, name, conf_text, env=None):
+    conf = os.path.join(d, name + '.conf')
+    with open(conf, 'w') as f:
+        f.write(conf_text)
+    log = open(os.path.join(d, name + '.log'), 'w+')
+    proc = subprocess.Popen([BIN, '-f', '-c', conf], stdin=subprocess.DEVNULL, stdout=log,
+                            stderr=subprocess.STDOUT, env=env)
+    return proc, conf, log
+
+
+def log_text(log):
+    log.flush()
+    with open(log.name) as f:
+        return f.read()
+
+
+def wait_log(log, needle, seconds=10):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if needle in log_text(log):
+            return
+        time.sleep(0.05)
+    raise Fail('got log %r, want a line with %r' % (log_text(log)[-600:], needle))
+
+
+def case_notify_readiness(d):
+    """Type=notify: READY=1 once serving, RELOADING=1/READY=1 around a SIGUSR1 reload,
+    STOPPING=1 at SIGTERM, on a NOTIFY_SOCKET of the test's own."""
+    path = os.path.join(d, 'notify.sock')
+    ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    ns.bind(path)
+    env = dict(os.environ, NOTIFY_SOCKET=path)
+    sock = os.path.join(d, 'notify-milter.sock')
+    proc, _, log = start_foreground(d, 'notify', 'socket = "unix:%s";\n' % sock, env)
+    try:
+        got = read_notify(ns, 'READY=1')
+        check(os.path.exists(sock), 'READY=1 before the socket exists', 'the socket open first')
+        check(any('STATUS=observing on unix:%s' % sock in g for g in got), repr(got), 'a STATUS line')
+        proc.send_signal(signal.SIGUSR1)
+        got = read_notify(ns, 'READY=1')
+        check(any('RELOADING=1' in g for g in got), repr(got), 'RELOADING=1 then READY=1')
+        proc.send_signal(signal.SIGTERM)
+        read_notify(ns, 'STOPPING=1')
+        check(proc.wait(15) == 0, 'exit %s' % proc.returncode, 'exit 0')
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        ns.close()
+        log.close()
+
+
+def case_reload(d):
+    """SIGUSR1 re-reads the file: live keys change, keys bound at start-up are reported
+    and kept, a broken file keeps everything and logs file:line: message."""
+    sock = os.path.join(d, 'reload.sock')
+    proc, conf, log = start_foreground(
+        d, 'reload', 'socket = "unix:%s";\nheader: { name = "X-Before"; };\n' % sock)
+    try:
+        wait_log(log, 'starting smtptrace-milter')
+        with open(conf, 'w') as f:
+            f.write('socket = "unix:%s.other";\nheader: { name = "X-After"; };\n' % sock)
+        proc.send_signal(signal.SIGUSR1)
+        wait_log(log, 'reloaded %s (header X-After' % conf)
+        text = log_text(log)
+        check('reload: socket: "unix:%s" is now "unix:%s.other" in %s, which takes a restart'
+              % (sock, sock, conf) in text, repr(text[-500:]), 'the socket change reported and kept')
+        check(os.path.exists(sock) and not os.path.exists(sock + '.other'), 'socket moved',
+              'still on the first socket')
+        with open(conf, 'w') as f:
+            f.write('socket = "unix:%s";\nheader: { name = "X Broken"; };\nbogus = 1;\n' % sock)
+        proc.send_signal(signal.SIGUSR1)
+        wait_log(log, 'the running configuration stays')
+        text = log_text(log)
+        check('reload: %s:2: header.name: "X Broken" is not a header field name' % conf in text,
+              repr(text[-600:]), 'file:line: message for each error')
+        check('reload: %s:3: unknown key \'bogus\'' % conf in text, repr(text[-600:]),
+              'every error')
+        check(proc.poll() is None, 'exited %s' % proc.returncode, 'still running')
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
 CASES = [case_config_check_ok, case_config_check_errors, case_detach_user_and_sigterm,
          case_startup_failure_reported, case_bad_flags, case_socket_path_not_a_socket,
-         case_second_instance_refused, case_stale_socket_replaced, case_flags_not_truncated]
+         case_second_instance_refused, case_stale_socket_replaced, case_flags_not_truncated,
+         case_notify_readiness, case_reload]
 
 
 def main():

@@ -9,6 +9,7 @@
 #include <sys/un.h>
 
 #include "callbacks.h"
+#include "cfgstore.h"
 #include "fake_mta.h"
 #include "log.h"
 #include "metrics.h"
@@ -58,6 +59,7 @@ start(void)
 	fake_reset(&fctx);
 	nlines = 0;
 	fake_now = 1000;
+	cfgstore_publish(&cfg);		/* what the case set in cfg */
 	cb_negotiate(ctx, all_actions, all_steps, 0, 0, &pf0, &pf1, &pf2, &pf3);
 }
 
@@ -208,8 +210,8 @@ test_connect_without_negotiate(void)
 static void
 test_header_disabled_still_removes_forged(void)
 {
-	start();
 	cfg.header_enable = false;
+	start();
 	connect_helo_mail();
 	rcpt("<b@example.test>", NULL, NULL);
 	cb_data(ctx);
@@ -444,8 +446,8 @@ test_refused_edit_still_continues(void)
 static void
 test_skip_authenticated(void)
 {
-	start();
 	cfg.header_skip_authenticated = true;
+	start();
 	struct sockaddr_in sin = { .sin_family = AF_INET };
 	char host[] = "h", helo[] = "h", from[] = "<a@b>";
 	char *argv[] = { from, NULL };
@@ -728,6 +730,43 @@ test_line_cap(void)
 	EXPECT_INT(log_degraded_count(DEGRADED_LOG_CUT), cut_before);
 }
 
+/*
+ * A reload in the middle of a transaction: that one keeps the snapshot it
+ * started with, the next MAIL takes the new one, and no snapshot is left
+ * behind once the connection closes.
+ */
+static void
+test_reload_midway(void)
+{
+	struct config next = cfg;
+	char from[] = "<c@example.test>";
+	char *argv[] = { from, NULL };
+
+	start();
+	connect_helo_mail();
+	rcpt("<b@example.test>", NULL, NULL);
+	snprintf(next.header_name, sizeof next.header_name, "X-Other-Trace");
+	cfgstore_publish(&next);
+	EXPECT_INT(cfgstore_alive(), 2);	/* the old one, held by this transaction */
+	cb_data(ctx);
+	content(1200, NULL);
+	cb_eom(ctx);
+	EXPECT_INT(fctx.nedits, 1);
+	EXPECT_STR(fctx.edits[0].name, "X-SMTP-Trace");
+	fake_now = 1500;
+	cb_envfrom(ctx, argv);
+	EXPECT_INT(cfgstore_alive(), 1);	/* let go at the next MAIL */
+	rcpt("<d@example.test>", NULL, NULL);
+	cb_data(ctx);
+	content(1600, NULL);
+	cb_eom(ctx);
+	EXPECT_INT(fctx.nedits, 2);
+	EXPECT_STR(fctx.edits[1].name, "X-Other-Trace");
+	cb_close(ctx);
+	EXPECT_INT(cfgstore_alive(), 1);
+	cfgstore_publish(&cfg);
+}
+
 /* The detail of a degradation (a queue id: the MTA's) is escaped. */
 static void
 test_degraded_detail_escaped(void)
@@ -761,6 +800,7 @@ suite_callbacks(void)
 	       !CU_add_test(s, "unix and unknown address families", test_address_families) ||
 	       !CU_add_test(s, "a second negotiation", test_second_negotiation) ||
 	       !CU_add_test(s, "a degradation's detail is escaped", test_degraded_detail_escaped) ||
+	       !CU_add_test(s, "a reload in the middle of a transaction", test_reload_midway) ||
 	       !CU_add_test(s, "every log line within syslog's message size", test_line_cap) ||
 	       !CU_add_test(s, "a transaction in DATA leaves the registry on every path",
 			    test_registry_every_end_path);

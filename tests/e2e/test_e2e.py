@@ -440,6 +440,71 @@ def case_hostile_helo(inst):
               'well-formed key=value lines')
 
 
+def case_reload_under_load(inst):
+    """SIGUSR1 while messages flow: none is lost or refused, each carries exactly one trace
+    header, those sent after the reload the new name; a broken file then changes nothing."""
+    import threading
+    new_name = 'X-SMTP-Trace-Reloaded'
+    with open(inst.milter_config) as fh:
+        original = fh.read()
+    sent, lock, stop = [], threading.Lock(), threading.Event()
+
+    def sender():      # paced: about 20 messages a second, at most 120
+        while not stop.is_set() and len(sent) < 120:
+            begun = time.monotonic()
+            res, mid = send_raw(inst, unique('reload') + '.client.test')
+            with lock:
+                sent.append((mid, begun, res.final.code if res.final else None))
+            time.sleep(0.05)
+
+    t = threading.Thread(target=sender)
+    t.start()
+    try:
+        deadline = time.monotonic() + 20
+        while len(sent) < 10 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with open(inst.milter_config, 'w') as fh:
+            fh.write(original.replace('name = "X-SMTP-Trace"', 'name = "%s"' % new_name))
+        before = len([l for l in inst.milter_lines() if 'reloaded ' in l.raw])
+        inst.milter_proc.send_signal(signal.SIGUSR1)
+        wait_line(inst, lambda l: 'reloaded ' in l.raw, 'reloaded lines', count=before + 1)
+        reloaded_at = time.monotonic()
+        while len([1 for _, at, _ in sent if at > reloaded_at]) < 10 and \
+                time.monotonic() < deadline + 20:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        t.join(60)
+        with open(inst.milter_config, 'w') as fh:
+            fh.write(original)
+        inst.milter_proc.send_signal(signal.SIGUSR1)
+    wait_line(inst, lambda l: 'reloaded ' in l.raw, 'reloaded lines', count=before + 2)
+    eq([c for _, _, c in sent if c != 250], [], 'replies other than 250')
+    late = 0
+    for mid, at, _ in sent:
+        msg = inst.wait_delivered(pred=lambda m, mid=mid: (m.get('Message-ID') or '').strip() == mid)
+        ours = msg.get_all(HEADER) + msg.get_all(new_name)
+        check(len(ours) == 1, '%d trace headers in %s' % (len(ours), mid), 'exactly one')
+        if at > reloaded_at:      # begun after the reload was logged: the new name
+            late += 1
+            eq(ours[0].name, new_name, 'header of a message sent after the reload')
+    check(late >= 10, '%d messages after the reload' % late, 'at least 10')
+    note('%d messages, %d after the reload, none lost' % (len(sent), late))
+    # a broken file: every error logged, the running configuration stays
+    with open(inst.milter_config, 'w') as fh:
+        fh.write(original + 'bogus = 1;\n')
+    try:
+        inst.milter_proc.send_signal(signal.SIGUSR1)
+        wait_line(inst, lambda l: 'the running configuration stays' in l.raw, 'kept lines')
+        check(any(("unknown key 'bogus'" in l.raw) for l in inst.milter_lines()),
+              'no file:line: message line', "file:line: unknown key 'bogus'")
+        res, mid = send_raw(inst, unique('after-broken') + '.client.test')
+        eq(res.final.code if res.final else None, 250, 'reply after a broken reload')
+    finally:
+        with open(inst.milter_config, 'w') as fh:
+            fh.write(original)
+
+
 def case_log_lines_well_formed(inst):
     """Over the whole run: every milter log line has the prefix, every kind= line parses,
     and the milter is still running."""
@@ -480,6 +545,7 @@ CASES = [
     case_stall_after_354,
     case_rset_then_second_transaction,
     case_hostile_helo,
+    case_reload_under_load,
     case_log_lines_well_formed,
     case_sigterm_stops_cleanly,    # must stay last
 ]

@@ -70,6 +70,38 @@ test_check_socket(void)
 	}
 }
 
+/* The whole file, for the documentation checks; NULL when unreadable. */
+static char *
+slurp(const char *file)
+{
+	FILE *f = fopen(file, "r");
+	static char text[256 * 1024];
+	size_t n;
+
+	if (f == NULL)
+		return NULL;
+	n = fread(text, 1, sizeof text - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	return text;
+}
+
+/* Every key of the table is documented in smtptrace.conf(5), as ".B key". */
+static void
+test_conf5_has_every_key(void)
+{
+	char *man = slurp("conf/smtptrace.conf.5");
+	char want[128];
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(man);
+	for (size_t i = 0; i < config_key_count(); i++) {
+		snprintf(want, sizeof want, "\n.B %s\n", config_key_name(i));
+		if (strstr(man, want) == NULL)
+			fprintf(stderr, "\nconf/smtptrace.conf.5 lacks %s\n", config_key_name(i));
+		CU_ASSERT_PTR_NOT_NULL(strstr(man, want));
+	}
+}
+
 static void
 test_missing_default_file(void)
 {
@@ -239,6 +271,7 @@ suite_config(void)
 	return s == NULL ||
 	       !CU_add_test(s, "shipped file equals the defaults", test_shipped_file_is_defaults) ||
 	       !CU_add_test(s, "shipped file documents every key", test_shipped_file_has_every_key) ||
+	       !CU_add_test(s, "smtptrace.conf(5) documents every key", test_conf5_has_every_key) ||
 	       !CU_add_test(s, "socket specs", test_check_socket) ||
 	       !CU_add_test(s, "missing file", test_missing_default_file) ||
 	       !CU_add_test(s, "values are read", test_values) ||

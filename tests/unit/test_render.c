@@ -342,6 +342,60 @@ test_conn_line(void)
 	session_free(s);
 }
 
+/* Each field key of r is documented in smtptrace-milter(8) as ".B key". */
+static void
+check_documented(const struct record *r, const char *man)
+{
+	char want[96];
+
+	for (size_t i = 0; i < r->nfields; i++) {
+		snprintf(want, sizeof want, "\n.B %s\n", r->fields[i].key);
+		if (strstr(man, want) == NULL)
+			fprintf(stderr, "\nmilter/smtptrace-milter.8 lacks the field %s\n",
+				r->fields[i].key);
+		CU_ASSERT_PTR_NOT_NULL(strstr(man, want));
+	}
+}
+
+/*
+ * Every field the records can hold appears in the man page: records built
+ * through every branch of record.c (TLS, SASL, rejects, every outcome,
+ * stalls, the HELO said before TLS, connection and stall lines).
+ */
+static void
+test_every_field_documented(void)
+{
+	static char man[256 * 1024];
+	FILE *f = fopen("milter/smtptrace-milter.8", "r");
+	struct record r;
+	struct stall_view v = { .session = "5f1c0a9e3b7d2c41", .txn = 1 };
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	man[fread(man, 1, sizeof man - 1, f)] = '\0';
+	fclose(f);
+	struct session *s = accepted_session("client.example");
+	session_set_tls(s, "TLSv1.3");
+	text_copy(s->auth_user, sizeof s->auth_user, "alice");
+	s->txn.stall_warnings = 2;
+	for (int o = 0; o < OUTCOME__COUNT; o++) {
+		record_txn(&r, s, (enum outcome)o, 3301);
+		check_documented(&r, man);
+	}
+	record_conn(&r, s, 4000);
+	check_documented(&r, man);
+	session_free(s);
+	s = session_create("5f1c0a9e3b7d2c42", 0);
+	session_helo(s, "before.example", 1);
+	session_mail_tls(s, "TLSv1.3");
+	txn_begin(s, "<a@b>", NULL, 2);
+	txn_data(&s->txn, 3);
+	record_txn(&r, s, OUTCOME_ENDED_AFTER_354, 9);
+	check_documented(&r, man);
+	session_free(s);
+	record_stall(&r, &v);
+	check_documented(&r, man);
+}
+
 int
 suite_render(void)
 {
@@ -354,6 +408,7 @@ suite_render(void)
 	       !CU_add_test(s, "header with a 10,000-byte hostile HELO", test_header_hostile_helo) ||
 	       !CU_add_test(s, "reply explained", test_reply_explained) ||
 	       !CU_add_test(s, "no valid recipients: the reply", test_no_valid_recipients_reply) ||
+	       !CU_add_test(s, "every field documented in smtptrace-milter(8)", test_every_field_documented) ||
 	       !CU_add_test(s, "header: runs of spaces fold cleanly", test_header_space_runs) ||
 	       !CU_add_test(s, "header: every field at its cap fits", test_header_everything_at_cap) ||
 	       !CU_add_test(s, "connection line", test_conn_line);

@@ -5,6 +5,9 @@
  *	smtptrace-explain [--json] CODE-OR-REPLY ...
  *	smtptrace-explain [--json] [-]            reply or log lines on stdin
  *	smtptrace-explain --log [--all] [--json]  annotate a mail log (a filter)
+ *	smtptrace-explain --verdicts [--json] [--summary] [--window N] [FILE ...]
+ *	                                          one verdict per smtptrace
+ *	                                          transaction (verdict.c)
  * DESCRIPTION
  *	Arguments or stdin lines are replies ("550 5.1.1 <a@b>: User
  *	unknown"), bare codes ("354", "5.7.1"), or whole log lines; each gets
@@ -26,8 +29,10 @@
 
 #include "codes.h"
 #include "escape.h"
+#include "outcome.h"
 #include "reply.h"
 #include "sbuf.h"
+#include "verdict.h"
 #include "version.h"
 
 /* one explanation: a 4 KiB input escaped to JSON (6 bytes a byte) and the texts */
@@ -38,36 +43,42 @@ struct opts {
 	bool json;
 	bool log;
 	bool all;
+	bool verdicts;
+	bool summary;
+	bool window_given;
+	unsigned long window;
 };
 
+/*
+ * What a Postfix event line means. Where an event is one of the outcomes
+ * (outcome.def), its sentence and implied reply come from there; the
+ * others have their own words here.
+ */
 struct event_text {
 	enum reply_event event;
 	const char *stage;	/* NULL: any stage */
+	int outcome;		/* an enum outcome, or -1: text, code, enhanced below */
 	const char *text;
 	int code;		/* the reply the client got; -1 none */
 	const char *enhanced;
 };
 
 static const struct event_text events[] = {
-	{ REPLY_EVENT_TIMEOUT, "DATA",
-	  "the client got 354, then sent nothing for the server's timeout (Postfix smtpd_timeout, 300 s by default); the server replied 421 4.4.2 and dropped the partial message. The client or the network path (a firewall, an MTU problem, a slow link) is at fault, not the server.",
-	  421, "4.4.2" },
-	{ REPLY_EVENT_TIMEOUT, "END-OF-MESSAGE",
+	{ REPLY_EVENT_TIMEOUT, "DATA", OUTCOME_TIMEOUT_AFTER_354, NULL, -1, NULL },
+	{ REPLY_EVENT_TIMEOUT, "END-OF-MESSAGE", -1,
 	  "the whole message was received but the client left before the server's reply came; usually a slow content filter or milter made the client give up. The client will send the message again.",
 	  -1, NULL },
-	{ REPLY_EVENT_TIMEOUT, NULL,
+	{ REPLY_EVENT_TIMEOUT, NULL, -1,
 	  "the client went silent in the middle of the SMTP dialogue for longer than the server's timeout; the server closed the session with 421 4.4.2.",
 	  421, "4.4.2" },
-	{ REPLY_EVENT_LOST, "DATA",
-	  "the client got 354 and disconnected before the final dot; the partial message was discarded and nothing was delivered. A client crash, a network drop or a client-side timeout.",
-	  -1, NULL },
-	{ REPLY_EVENT_LOST, "END-OF-MESSAGE",
+	{ REPLY_EVENT_LOST, "DATA", OUTCOME_ABANDONED_AFTER_354, NULL, -1, NULL },
+	{ REPLY_EVENT_LOST, "END-OF-MESSAGE", -1,
 	  "the client sent the whole message, then disconnected before the server's reply; it may send the message again, and a duplicate may be delivered.",
 	  -1, NULL },
-	{ REPLY_EVENT_LOST, "CONNECT",
+	{ REPLY_EVENT_LOST, "CONNECT", -1,
 	  "the client connected and left without a word: often a port scanner, a load balancer's health check, or a client that gave up on a slow greeting.",
 	  -1, NULL },
-	{ REPLY_EVENT_LOST, NULL,
+	{ REPLY_EVENT_LOST, NULL, -1,
 	  "the client disconnected in the middle of the SMTP dialogue without QUIT; nothing was delivered in that transaction.",
 	  -1, NULL },
 };
@@ -80,6 +91,27 @@ event_text(const struct reply *r)
 		    (events[i].stage == NULL || strcmp(events[i].stage, r->stage) == 0))
 			return &events[i];
 	return NULL;
+}
+
+static const char *
+event_sentence(const struct event_text *et)
+{
+	return et->outcome >= 0 ? outcome_verdict_text((enum outcome)et->outcome) : et->text;
+}
+
+/* The reply the event implies: code -1 and enhanced "" when none. */
+static void
+event_reply(const struct event_text *et, int *code, char *enh, size_t size)
+{
+	struct implied_reply ir;
+
+	*code = et->code;
+	text_copy(enh, size, et->enhanced ? et->enhanced : "");
+	if (et->outcome < 0)
+		return;
+	outcome_reply((enum outcome)et->outcome, NULL, &ir);
+	*code = ir.code > 0 ? ir.code : -1;
+	text_copy(enh, size, ir.enhanced);
 }
 
 static const char *
@@ -97,9 +129,13 @@ explain_codes(const struct reply *r, struct explanation *ex, bool *have)
 	int code = r->code;
 	const char *enh = r->enhanced;
 
-	if (code < 0 && enh[0] == '\0' && et != NULL && et->code > 0) {
-		code = et->code;
-		enh = et->enhanced;
+	char implied[16];
+	int implied_code;
+
+	if (code < 0 && enh[0] == '\0' && et != NULL) {
+		event_reply(et, &implied_code, implied, sizeof implied);
+		code = implied_code;
+		enh = implied;
 	}
 	*have = code > 0 || enh[0] != '\0';
 	return *have && codes_explain(code, enh, ex);
@@ -132,6 +168,9 @@ explain(const char *input, const struct reply *r, const struct opts *o,
 	struct explanation ex;
 	const struct event_text *et = event_text(r);
 	bool have, known = explain_codes(r, &ex, &have);
+	/* an event with no code ("lost connection after DATA") is explained by
+	 * its words: the same answer, and exit status, in both forms */
+	bool explained = known || (et != NULL && !have);
 
 	if (o->json) {
 		sbuf_puts(sb, "{\"input\":");
@@ -162,7 +201,7 @@ explain(const char *input, const struct reply *r, const struct opts *o,
 		struct sbuf ssb;
 		sbuf_init(&ssb, summary, sizeof summary);
 		if (et != NULL)
-			sbuf_puts(&ssb, et->text);
+			sbuf_puts(&ssb, event_sentence(et));
 		else if (have)
 			codes_summary(&ex, &ssb);
 		if (summary[0])
@@ -170,25 +209,25 @@ explain(const char *input, const struct reply *r, const struct opts *o,
 		else
 			sbuf_puts(sb, "null");
 		sbuf_printf(sb, ",\"known\":%s,\"classes_conflict\":%s",
-			    known ? "true" : "false",
+			    explained ? "true" : "false",
 			    have && ex.conflict ? "true" : "false");
 		if (have) {
 			put_json_entry(sb, "basic", ex.basic_entry);
 			put_json_entry(sb, "enhanced_detail", ex.detail_entry);
 		}
 		sbuf_puts(sb, "}\n");
-		return known;
+		return explained;
 	}
 	if (et != NULL) {
 		sbuf_printf(sb, "%s %s: ", event_name(r->event), r->stage);
-		sbuf_puts(sb, et->text);
+		sbuf_puts(sb, event_sentence(et));
 		sbuf_putc(sb, '\n');
 	}
 	if (have)
 		codes_describe(&ex, sb, 80);
 	else if (et == NULL)
 		sbuf_puts(sb, "no SMTP reply code found\n");
-	return known || (et != NULL && !have);
+	return explained;
 }
 
 /* Write what sb holds. Output stays buffered: the reader flushes before it waits. */
@@ -277,7 +316,7 @@ annotation(const struct reply *r, struct sbuf *sb)
 	explain_codes(r, &ex, &have);
 	sbuf_puts(sb, "    smtptrace: ");
 	if (et != NULL)
-		sbuf_printf(sb, "%s %s: %s", event_name(r->event), r->stage, et->text);
+		sbuf_printf(sb, "%s %s: %s", event_name(r->event), r->stage, event_sentence(et));
 	else if (have)
 		codes_summary(&ex, sb);
 	sbuf_putc(sb, '\n');
@@ -308,10 +347,17 @@ annotate_log(const struct opts *o)
 	struct reply r = { .code = -1 };
 	bool worth = false;
 
+	/* the start of the line: JSON's "input" (4 KiB of it and a cut mark) */
+	static char first[4096 + 2];
+
 	sbuf_init(&sb, out, sizeof out);
 	while (reader_next(&rd, &pc)) {
-		if (pc.first)	/* a long line is judged by its first piece */
+		if (pc.first) {	/* a long line is judged by its first piece */
 			worth = reply_parse(pc.text, &r) && worth_explaining(&r, o);
+			size_t keep = pc.len < sizeof first - 1 ? pc.len : sizeof first - 1;
+			memcpy(first, pc.text, keep);
+			first[keep] = '\0';
+		}
 		if (!o->json) {
 			fwrite(pc.text, 1, pc.len, stdout);
 			if (pc.last)
@@ -320,7 +366,7 @@ annotate_log(const struct opts *o)
 		if (!pc.last || !worth)
 			continue;
 		if (o->json)
-			explain(pc.text, &r, o, &sb);
+			explain(first, &r, o, &sb);
 		else
 			annotation(&r, &sb);
 		emit(&sb);
@@ -333,14 +379,17 @@ static bool
 explain_pending(const char *pending, size_t pending_len, const struct opts *o,
 		struct sbuf *sb)
 {
-	char text[4096];
+	char text[4096], echo[1024];
 	struct sbuf tsb;
 	struct reply r;
 
+	(void)pending_len;
 	sbuf_init(&tsb, text, sizeof text);
 	reply_join(pending, &r, &tsb);
+	/* the input as given, codes and all; a very long one cut with "..." */
+	text_copy(echo, sizeof echo, pending);
 	if (!o->json)
-		sbuf_printf(sb, "%s\n", pending_len > 200 ? text : pending);
+		sbuf_printf(sb, "%s\n", echo);
 	bool known = explain(pending, &r, o, sb);
 	if (!o->json)
 		sbuf_putc(sb, '\n');
@@ -386,6 +435,7 @@ usage(FILE *f)
 	fputs("usage: smtptrace-explain [--json] CODE-OR-REPLY ...\n"
 	      "       smtptrace-explain [--json] [-]            (replies or log lines on stdin)\n"
 	      "       smtptrace-explain --log [--all] [--json]  (annotate a mail log)\n"
+	      "       smtptrace-explain --verdicts [--json] [--summary] [--window N] [FILE ...]\n"
 	      "\n"
 	      "Explains SMTP reply codes (RFC 5321) and enhanced status codes (RFC 3463)\n"
 	      "in plain words: what the code means, what happens to the mail, who has to\n"
@@ -398,29 +448,77 @@ usage(FILE *f)
 	      "  smtptrace-explain '550 4.4.7'          (the classes conflict)\n"
 	      "  grep 'reject:' /var/log/mail.log | smtptrace-explain\n"
 	      "  tail -f /var/log/mail.log | smtptrace-explain --log\n"
+	      "  tail -F /var/log/mail.log | smtptrace-explain --verdicts\n"
+	      "  smtptrace-explain --verdicts --summary /var/log/mail.log.1\n"
 	      "\n"
 	      "  --log    copy a mail log through, adding an explanation line after each\n"
 	      "           line with a 4xx/5xx code or a 'timeout/lost connection after'\n"
 	      "  --all    with --log: explain 2xx and 3xx codes too\n"
+	      "  --verdicts  read a mail log holding the MTA's lines and smtptrace's (files,\n"
+	      "           or stdin); print one line per smtptrace transaction: what really\n"
+	      "           happened and the reply the client got, with the MTA line that\n"
+	      "           proves it (resolved=no when none did)\n"
+	      "  --summary   with --verdicts: only a report at the end (80 columns)\n"
+	      "  --window N  with --verdicts: settle a transaction quiet for N lines\n"
+	      "           (default 10000)\n"
 	      "  --json   one JSON object per reply: input, code, enhanced, event, class,\n"
-	      "           meaning, known, classes_conflict, basic, enhanced_detail\n"
+	      "           meaning, known, classes_conflict, basic, enhanced_detail;\n"
+	      "           with --verdicts, one JSON object per verdict\n"
 	      "\n"
 	      "exit status: 0 explained, 1 a code is not registered or none was found\n"
-	      "(still explained by its class), 2 usage error, 3 a read or write error.\n", f);
+	      "(still explained by its class), 2 usage error, 3 a read or write error\n"
+	      "(--verdicts: 0 or 2 or 3).\n", f);
 }
+
+/* --verdicts: the join of smtptrace's lines with the MTA's (verdict.c). */
+static int
+verdicts(const struct opts *o, char **files, int nfiles)
+{
+	if (!o->verdicts) {
+		fputs("smtptrace-explain: --summary and --window go with --verdicts\n", stderr);
+		return 2;
+	}
+	if (o->log || o->all || (o->summary && o->json)) {
+		fputs("smtptrace-explain: --verdicts takes --json or --summary, "
+		      "not both, and not --log or --all\n", stderr);
+		return 2;
+	}
+	struct verdict_opts vo = { .json = o->json, .summary = o->summary,
+				   .window = o->window, .cap = VERDICT_CAP };
+	return verdict_run(files, nfiles, &vo);
+}
+
+/* "--window N": a number of lines, at least 1. */
+static bool
+parse_window(const char *arg, struct opts *o)
+{
+	char *stop;
+
+	errno = 0;
+	o->window = strtoul(arg, &stop, 10);
+	o->window_given = true;
+	if (errno == 0 && *stop == '\0' && o->window > 0 && arg[0] != '-' && arg[0] != '\0')
+		return true;
+	fputs("smtptrace-explain: --window wants a number of lines > 0\n", stderr);
+	return false;
+}
+
+static const struct option longopts[] = {
+	{ "json", no_argument, NULL, 'j' },
+	{ "log", no_argument, NULL, 'l' },
+	{ "all", no_argument, NULL, 'a' },
+	{ "verdicts", no_argument, NULL, 'v' },
+	{ "summary", no_argument, NULL, 's' },
+	{ "window", required_argument, NULL, 'w' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
 
 int
 main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "log", no_argument, NULL, 'l' },
-		{ "all", no_argument, NULL, 'a' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
-	};
-	struct opts o = { 0 };
+	struct opts o = { .window = VERDICT_WINDOW };
 	int c;
 
 	while ((c = getopt_long(argc, argv, "jlahV", longopts, NULL)) != -1) {
@@ -428,6 +526,9 @@ main(int argc, char **argv)
 		case 'j': o.json = true; break;
 		case 'l': o.log = true; break;
 		case 'a': o.all = true; break;
+		case 'v': o.verdicts = true; break;
+		case 's': o.summary = true; break;
+		case 'w': if (!parse_window(optarg, &o)) return 2; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("smtptrace-explain %s\n", SMTPTRACE_VERSION); return 0;
 		default: usage(stderr); return 2;
@@ -435,6 +536,8 @@ main(int argc, char **argv)
 	}
 	static char outbuf[1 << 16];
 	setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
+	if (o.verdicts || o.summary || o.window_given)
+		return verdicts(&o, argv + optind, argc - optind);
 	if (o.log) {
 		if (optind < argc) {
 			fputs("smtptrace-explain: --log reads standard input only\n", stderr);

@@ -140,11 +140,18 @@ def case_hostile_input():
     rc, out, _ = run(['--json', '550 5.1.1 \x01\x7f"\\ bad'])
     o = json.loads(out)
     check(o['code'] == 550, repr(o), 'still parsed')
-    # 8-bit text: every byte may become \u00XX; the object must stay whole
+    # well-formed UTF-8 passes through as UTF-8 (cut at a character, never inside
+    # one); bytes that are not UTF-8 become \u00XX; the object stays whole either way
     r = subprocess.run([BIN, '--json', '-'], input=b'550 5.1.1 ' + b'\xc3\xa9' * 1500 + b'\n',
                        stdout=subprocess.PIPE, timeout=30)
+    o = json.loads(r.stdout.decode('utf-8'))
+    check(o['enhanced'] == '5.1.1' and len(o['input']) > 1000 and '\u00e9\u00e9' in o['input'],
+          repr(o)[:80], 'one valid JSON object, the UTF-8 kept')
+    r = subprocess.run([BIN, '--json', '-'], input=b'550 5.1.1 caf\xe9 \xff\n',
+                       stdout=subprocess.PIPE, timeout=30)
+    check(b'caf\\u00e9 \\u00ff' in r.stdout, repr(r.stdout[:80]),
+          'bytes that are not UTF-8 as \\u00XX')
     o = json.loads(r.stdout.decode('ascii'))
-    check(o['enhanced'] == '5.1.1' and len(o['input']) > 1000, repr(o)[:80], 'one valid JSON object')
 
 
 def case_long_lines_constant_memory():
@@ -196,6 +203,38 @@ def case_streams():
     finally:
         p.stdin.close()
         p.wait(10)
+
+
+def case_long_line_json_input_is_its_start():
+    """--log --json on a line over 64 KiB: "input" is the line's start (cut with ...),
+    the codes found there; it once showed the last piece with the first piece's code."""
+    line = '550 5.1.1 <a@example.org>: User unknown ' + 'x' * 100000 + ' TAIL'
+    rc, out, _ = run(['--log', '--json'], line + '\n')
+    objs = [json.loads(l) for l in out.splitlines()]
+    check(rc == 0 and len(objs) == 1, 'exit %d, %d objects' % (rc, len(objs)), 'one object')
+    o = objs[0]
+    check(o['input'].startswith('550 5.1.1 <a@example.org>') and o['input'].endswith('...')
+          and 'TAIL' not in o['input'] and o['code'] == 550,
+          repr(o['input'][:40] + ' ... ' + o['input'][-10:]), 'the start of the line, cut')
+
+
+def case_long_reply_echoed_whole():
+    """Standard-input mode echoes a long reply with its codes (it once echoed only the
+    text after them)."""
+    reply = '550 5.1.1 <%s@example.org>: Recipient address rejected: User unknown' % ('u' * 200)
+    rc, out, _ = run(['-'], reply + '\n')
+    check(out.splitlines()[0] == reply, repr(out.splitlines()[0][:60]), 'the reply as given')
+
+
+def case_event_only_exit_status_agrees():
+    """An event line without a code is explained by its words: exit 0 in both forms."""
+    line = 'Dec  1 10:00:00 mx postfix/smtpd[7]: lost connection after DATA (432 bytes) from x[192.0.2.1]'
+    rc_text, _, _ = run([line])
+    rc_json, out, _ = run(['--json', line])
+    check(rc_text == 0 and rc_json == 0, 'text %d, json %d' % (rc_text, rc_json), 'both 0')
+    o = json.loads(out)
+    check(o['event'] == 'lost connection after DATA' and o['known'] is True, repr(o)[:100],
+          'the event, explained')
 
 
 CASES = [v for k, v in sorted(globals().items()) if k.startswith('case_')]

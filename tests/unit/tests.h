@@ -43,5 +43,7 @@ int suite_codes(void);
 int suite_reply(void);
 int suite_registry(void);
 int suite_metrics(void);
+int suite_maillog(void);
+int suite_verdict(void);
 
 #endif

@@ -39,17 +39,23 @@ CORE_SRC = milter/sbuf.c milter/escape.c milter/session.c milter/outcome.c milte
 	   milter/notify.c milter/reload.c
 MILTER_SRC = $(CORE_SRC) milter/mta.c milter/daemon.c milter/httpd.c milter/textfile.c \
 	     milter/main.c
-EXPLAIN_SRC = milter/sbuf.c milter/escape.c milter/codes.c milter/reply.c milter/explain.c
+# smtptrace-explain --verdicts: the log classifier, the join, the report.
+VERDICT_SRC = milter/maillog.c milter/verdict.c milter/summary.c
+EXPLAIN_SRC = milter/sbuf.c milter/escape.c milter/codes.c milter/reply.c \
+	      milter/session.c milter/outcome.c $(VERDICT_SRC) milter/explain.c
 UNIT_SRC = $(wildcard tests/unit/*.c)
 
 CORE_OBJ   = $(CORE_SRC:%.c=$(BUILD)/%.o)
 MILTER_OBJ = $(MILTER_SRC:%.c=$(BUILD)/%.o)
 UNIT_OBJ   = $(UNIT_SRC:%.c=$(BUILD)/%.o)
 EXPLAIN_OBJ = $(EXPLAIN_SRC:%.c=$(BUILD)/%.o)
+VERDICT_OBJ = $(VERDICT_SRC:%.c=$(BUILD)/%.o)
 
 MILTER_BIN = $(BUILD)/smtptrace-milter
 UNIT_BIN   = $(BUILD)/unit-tests
 EXPLAIN_BIN = $(BUILD)/smtptrace-explain
+# A small rejecting milter for the end-to-end tests (tests/milter).
+TEST_MILTER_BIN = $(BUILD)/test-milter
 
 # Debian packages: to build, to run the tests and the demo.
 DEPS_BUILD = gcc make pkg-config libmilter-dev libconfig-dev libmicrohttpd-dev libsystemd-dev
@@ -57,7 +63,8 @@ DEPS_TEST  = libcunit1-dev postfix swaks python3 python3-prometheus-client prome
 DEPS_BENCH = pflogsumm time
 
 .PHONY: all deps deps-bench check unit cli e2e demo run install clean asan tsan lint help \
-	bench bench-explain bench-watchdog bench-mta install-packages prometheus-check
+	bench bench-explain bench-verdicts bench-watchdog bench-mta install-packages \
+	prometheus-check
 
 all: $(MILTER_BIN) $(EXPLAIN_BIN)
 
@@ -67,7 +74,10 @@ $(MILTER_BIN): $(MILTER_OBJ)
 $(EXPLAIN_BIN): $(EXPLAIN_OBJ)
 	$(CC) $(ALL_CFLAGS) $(LDHARDEN) -o $@ $^ -lpthread $(LDFLAGS)
 
-$(UNIT_BIN): $(CORE_OBJ) $(UNIT_OBJ)
+$(TEST_MILTER_BIN): $(BUILD)/tests/milter/test_milter.o
+	$(CC) $(ALL_CFLAGS) $(LDHARDEN) -o $@ $^ $(MILTER_LIBS) $(LDFLAGS)
+
+$(UNIT_BIN): $(CORE_OBJ) $(VERDICT_OBJ) $(UNIT_OBJ)
 	$(CC) $(ALL_CFLAGS) $(LDHARDEN) -o $@ $^ $(LIBCONFIG_LIBS) $(CUNIT_LIBS) $(SYSTEMD_LIBS) -lpthread $(LDFLAGS)
 
 $(BUILD)/%.o: %.c
@@ -104,15 +114,17 @@ PYTHON ?= /usr/bin/python3
 
 cli: $(EXPLAIN_BIN) $(MILTER_BIN)
 	$(PYTHON) tests/cli/test_explain.py
+	$(PYTHON) tests/cli/test_verdicts.py $(EXPLAIN_BIN)
 	$(PYTHON) tests/cli/test_daemon.py
 
 # Twice: a unix socket with key=value lines, then TCP with JSON lines; then
 # stall warnings and metrics, and 500 connections held in DATA at once.
-e2e: $(MILTER_BIN)
+e2e: $(MILTER_BIN) $(EXPLAIN_BIN) $(TEST_MILTER_BIN)
 	$(PYTHON) tests/e2e/test_e2e.py
 	$(PYTHON) tests/e2e/test_e2e.py --milter-transport inet --log-format json
 	$(PYTHON) tests/e2e/test_stall.py
 	$(PYTHON) tests/e2e/test_concurrency.py
+	$(PYTHON) tests/e2e/test_truth.py
 
 check: deps
 	$(MAKE) all $(UNIT_BIN)
@@ -127,7 +139,7 @@ prometheus-check:
 	bash conf/prometheus/check.sh
 
 # Figures, not pass/fail tests: run on a quiet machine.
-bench: bench-explain bench-watchdog bench-mta
+bench: bench-explain bench-verdicts bench-watchdog bench-mta
 
 # smtp-source through a private Postfix: no milter vs smtptrace vs smtptrace
 # with metrics and stall watching, interleaved; msg/s, ratios, milter CPU, RSS.
@@ -144,6 +156,12 @@ $(BUILD)/bench-watchdog: $(BUILD)/tests/bench/bench_watchdog.o $(CORE_OBJ) $(BUI
 bench-explain: deps-bench
 	$(MAKE) $(EXPLAIN_BIN)
 	$(PYTHON) tests/bench/bench_explain.py
+
+# --verdicts on 1M lines of Postfix log with smtptrace lines mixed in:
+# lines/s (target >= 1,000,000) and peak memory.
+bench-verdicts: deps-bench
+	$(MAKE) $(EXPLAIN_BIN)
+	$(PYTHON) tests/bench/bench_verdicts.py $(EXPLAIN_BIN)
 
 demo: deps
 	$(MAKE) all
@@ -196,4 +214,4 @@ help:
 	@echo "make lint      cppcheck"
 	@echo "make install   install (DESTDIR, PREFIX honoured)"
 
--include $(MILTER_OBJ:.o=.d) $(UNIT_OBJ:.o=.d) $(EXPLAIN_OBJ:.o=.d)
+-include $(MILTER_OBJ:.o=.d) $(UNIT_OBJ:.o=.d) $(EXPLAIN_OBJ:.o=.d) $(VERDICT_OBJ:.o=.d) $(BUILD)/tests/milter/test_milter.d

@@ -17,6 +17,14 @@ SMTPTRACE_KEEP=1 is set in the environment):
                 [127.0.0.1]:sink_port; recipients listed in DIR/etc/rcpt_access are
                 rejected by check_recipient_access.
 
+Optional, all off by default (tests/e2e/test_truth.py uses them):
+  test milters  build/test-milter (tests/milter/test_milter.c) as NAME, socket DIR/NAME.sock
+                (lower case), log DIR/NAME.log, listed before or after smtptrace in
+                smtpd_milters, each with default_action=accept
+  limits/checks message_size_limit; header_checks and body_checks (regexp tables written
+                to DIR/etc/header_checks, DIR/etc/body_checks); smtpd_data_restrictions
+                with check_sender_access on DIR/etc/data_access
+
 Only processes started here are stopped, by PID (Postfix via `postfix -c DIR/etc stop`).
 Python 3 standard library only.
 """
@@ -36,6 +44,7 @@ from .parse import LogLine, MaillogLine, Message
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), os.pardir, os.pardir))
 DEFAULT_MILTER = os.path.join(REPO, 'build', 'smtptrace-milter')
+TEST_MILTER_NAME = 'test-milter'
 
 POSTFIX = '/usr/sbin/postfix'
 SMTP_SINK = '/usr/sbin/smtp-sink'
@@ -137,12 +146,27 @@ class Instance:
     rcpt_access     dict address -> access(5) action (default DEFAULT_RCPT_ACCESS)
     milter_config_extra  text appended to smtptrace.conf
     keep            keep the temp dir at stop (default: $SMTPTRACE_KEEP is set and not "0")
+    milters_before, milters_after
+                    names of test milters (tests/milter/test_milter.c) to start and list
+                    before / after smtptrace in smtpd_milters, e.g. ['Before']: each acts
+                    only on a header "X-Test-NAME: reject|tempfail|discard" (default none)
+    test_milter_path  the test milter's binary (default $SMTPTRACE_TEST_MILTER, else
+                    test-milter beside the smtptrace milter's binary, else REPO/build/test-milter)
+    message_size_limit  bytes (main.cf message_size_limit; default: Postfix's own)
+    header_checks, body_checks
+                    lists of regexp(5) table lines, e.g. ['/^Subject:.*REJECTME/ REJECT no'],
+                    written to DIR/etc/header_checks / body_checks (default: none)
+    data_access     dict sender -> access(5) action; sets smtpd_data_restrictions =
+                    check_sender_access texthash:DIR/etc/data_access (default: none)
     """
 
     def __init__(self, milter=True, milter_path=None, milter_args=(), milter_transport='unix',
                  log_format='kv',
                  smtpd_timeout=5, timeout_tolerance=1, main_cf=None, master_cf_extra=(),
-                 rcpt_access=None, milter_config_extra='', keep=None, start_timeout=20):
+                 rcpt_access=None, milter_config_extra='', keep=None, start_timeout=20,
+                 milters_before=(), milters_after=(), test_milter_path=None,
+                 message_size_limit=None, header_checks=None, body_checks=None,
+                 data_access=None):
         self.use_milter = milter
         self.milter_path = milter_path or os.environ.get('SMTPTRACE_MILTER') or DEFAULT_MILTER
         self.milter_args = list(milter_args)
@@ -161,6 +185,25 @@ class Instance:
             keep = os.environ.get('SMTPTRACE_KEEP', '') not in ('', '0')
         self.keep = keep
         self.start_timeout = start_timeout
+        self.milters_before = list(milters_before)
+        self.milters_after = list(milters_after)
+        names = [n.lower() for n in self.milters_before + self.milters_after]
+        for n in names:
+            if not re.fullmatch(r'[a-z0-9][a-z0-9-]*', n) or n == 'milter':
+                raise ValueError('bad test milter name %r' % n)
+        if len(set(names)) != len(names):
+            raise ValueError('test milter names must differ')
+        self.test_milter_path = test_milter_path or os.environ.get('SMTPTRACE_TEST_MILTER')
+        if not self.test_milter_path:
+            beside = os.path.join(os.path.dirname(self.milter_path), TEST_MILTER_NAME)
+            self.test_milter_path = (beside if os.access(beside, os.X_OK)
+                                     else os.path.join(REPO, 'build', TEST_MILTER_NAME))
+        self.message_size_limit = message_size_limit
+        self.header_checks = None if header_checks is None else list(header_checks)
+        self.body_checks = None if body_checks is None else list(body_checks)
+        self.data_access = None if data_access is None else dict(data_access)
+        self.test_milter_procs = {}      # name -> Popen
+        self._test_milter_log_fhs = []
 
         self.dir = None
         self.smtp_port = None
@@ -224,6 +267,9 @@ class Instance:
                 raise HarnessError('%s is missing (apt-get install postfix)' % tool)
         if self.use_milter and not os.access(self.milter_path, os.X_OK):
             raise HarnessError('milter binary %s not found: run make first' % self.milter_path)
+        if (self.milters_before or self.milters_after) and not os.access(self.test_milter_path, os.X_OK):
+            raise HarnessError('test milter binary %s not found: make build/test-milter'
+                               % self.test_milter_path)
         self.dir = tempfile.mkdtemp(prefix='smtptrace-e2e.')
         os.chmod(self.dir, 0o755)
         self._check_parents_reachable()
@@ -240,6 +286,8 @@ class Instance:
             if self.use_milter:
                 self._write_milter_config()
                 self._start_milter()
+            for name in self.milters_before + self.milters_after:
+                self._start_test_milter(name)
             self._write_postfix_config()
             self._start_postfix()
         except BaseException:
@@ -300,6 +348,10 @@ class Instance:
             'mta: { data_timeout = %d; timeout_tolerance = %d; };\n'
             % (self.milter_socket_libmilter, self.log_format, self.smtpd_timeout,
                self.timeout_tolerance))
+        if 'stall:' not in self.milter_config_extra:
+            # the milter refuses a stall warning that could never come before the
+            # MTA's data timeout; tests that watch stalls set their own
+            text += 'stall: { warn_after = %d; };\n' % max(1, self.smtpd_timeout - 1)
         if self.milter_config_extra:
             text += self.milter_config_extra.rstrip('\n') + '\n'
         with open(self.milter_config, 'w') as fh:
@@ -315,26 +367,55 @@ class Instance:
         if self.milter_transport == 'inet':
             _wait_listening(self.milter_port, deadline, self.milter_proc, 'the milter')
             return
+        self._wait_unix_socket(self.milter_socket, self.milter_proc, self.milter_log_path,
+                               deadline, 'milter')
+
+    @staticmethod
+    def _wait_unix_socket(path, proc, log_path, deadline, what):
         # Wait for the socket file. libmilter binds then listens at once; a short grace
         # period covers the gap. A probe connection is avoided on purpose: the milter
         # would see a session that never negotiates.
         while time.monotonic() < deadline:
-            if self.milter_proc.poll() is not None:
-                raise HarnessError('milter exited with status %s at start:\n%s'
-                                   % (self.milter_proc.returncode, _tail(self.milter_log_path)))
+            if proc.poll() is not None:
+                raise HarnessError('%s exited with status %s at start:\n%s'
+                                   % (what, proc.returncode, _tail(log_path)))
             try:
-                if stat.S_ISSOCK(os.stat(self.milter_socket).st_mode):
+                if stat.S_ISSOCK(os.stat(path).st_mode):
                     time.sleep(0.2)
-                    mode = stat.S_IMODE(os.stat(self.milter_socket).st_mode)
+                    mode = stat.S_IMODE(os.stat(path).st_mode)
                     if mode & 0o006 != 0o006:
-                        raise HarnessError('milter socket mode is %o; user postfix cannot connect '
-                                           '(socket_umask = 0 should give 777)' % mode)
+                        raise HarnessError('%s socket mode is %o; user postfix cannot connect '
+                                           '(socket_umask = 0 should give 777)' % (what, mode))
                     return
             except FileNotFoundError:
                 pass
             time.sleep(0.05)
-        raise HarnessError('milter socket %s did not appear:\n%s'
-                           % (self.milter_socket, _tail(self.milter_log_path)))
+        raise HarnessError('%s socket %s did not appear:\n%s' % (what, path, _tail(log_path)))
+
+    # ---- test milters (tests/milter/test_milter.c) -------------------------------------
+
+    def test_milter_socket(self, name):
+        return os.path.join(self.dir, '%s.sock' % name.lower())
+
+    def test_milter_log_path(self, name):
+        return os.path.join(self.dir, '%s.log' % name.lower())
+
+    def _start_test_milter(self, name):
+        fh = open(self.test_milter_log_path(name), 'ab')
+        self._test_milter_log_fhs.append(fh)
+        proc = subprocess.Popen(
+            [self.test_milter_path, '-p', 'unix:%s' % self.test_milter_socket(name), '-n', name],
+            stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT, cwd=self.dir)
+        self.test_milter_procs[name] = proc
+        self._wait_unix_socket(self.test_milter_socket(name), proc, self.test_milter_log_path(name),
+                               time.monotonic() + self.start_timeout, 'test milter %s' % name)
+
+    def test_milter_log_text(self, name):
+        try:
+            with open(self.test_milter_log_path(name), 'rb') as fh:
+                return fh.read().decode('utf-8', 'replace')
+        except FileNotFoundError:
+            return ''
 
     def main_cf_settings(self):
         d = self.dir
@@ -369,9 +450,24 @@ class Instance:
             'biff': 'no',
             'smtputf8_enable': 'yes',
         }
+        milters = ['{ unix:%s, default_action=accept }' % self.test_milter_socket(n)
+                   for n in self.milters_before]
         if self.use_milter:
-            cf['smtpd_milters'] = '{ %s, default_action=accept }' % self.milter_socket_postfix
+            milters.append('{ %s, default_action=accept }' % self.milter_socket_postfix)
+        milters += ['{ unix:%s, default_action=accept }' % self.test_milter_socket(n)
+                    for n in self.milters_after]
+        if milters:
+            cf['smtpd_milters'] = ', '.join(milters)
             cf['milter_protocol'] = '6'
+        if self.message_size_limit is not None:
+            cf['message_size_limit'] = str(int(self.message_size_limit))
+        if self.header_checks is not None:
+            cf['header_checks'] = 'regexp:%s' % os.path.join(self.config_dir, 'header_checks')
+        if self.body_checks is not None:
+            cf['body_checks'] = 'regexp:%s' % os.path.join(self.config_dir, 'body_checks')
+        if self.data_access is not None:
+            cf['smtpd_data_restrictions'] = ('check_sender_access texthash:%s'
+                                             % os.path.join(self.config_dir, 'data_access'))
         for k, v in self.extra_main_cf.items():
             cf[k] = str(v)
         return cf
@@ -416,6 +512,16 @@ class Instance:
         with open(os.path.join(self.config_dir, 'rcpt_access'), 'w') as fh:
             for addr, action in self.rcpt_access.items():
                 fh.write('%s %s\n' % (addr, action))
+        for fname, lines in (('header_checks', self.header_checks), ('body_checks', self.body_checks)):
+            if lines is not None:
+                with open(os.path.join(self.config_dir, fname), 'w') as fh:
+                    fh.write('# written by tests/harness/instance.py\n')
+                    for line in lines:
+                        fh.write(line.rstrip('\n') + '\n')
+        if self.data_access is not None:
+            with open(os.path.join(self.config_dir, 'data_access'), 'w') as fh:
+                for addr, action in self.data_access.items():
+                    fh.write('%s %s\n' % (addr, action))
 
     def _postfix(self, *args, timeout=60):
         return subprocess.run([POSTFIX, '-c', self.config_dir] + list(args),
@@ -461,13 +567,16 @@ class Instance:
         if self.milter_proc is not None:
             self.milter_returncode = self._stop_proc(self.milter_proc, signal.SIGTERM)
             self.milter_proc = None
+        for name in list(self.test_milter_procs):
+            self._stop_proc(self.test_milter_procs.pop(name), signal.SIGTERM)
         if self.sink_proc is not None:
             self._stop_proc(self.sink_proc, signal.SIGTERM)
             self.sink_proc = None
-        for fh in (self._milter_log_fh, self._sink_log_fh):
+        for fh in [self._milter_log_fh, self._sink_log_fh] + self._test_milter_log_fhs:
             if fh:
                 fh.close()
         self._milter_log_fh = self._sink_log_fh = None
+        self._test_milter_log_fhs = []
         if self.dir and os.path.isdir(self.dir):
             if self.keep:
                 sys.stderr.write('SMTPTRACE_KEEP: kept %s\n' % self.dir)

@@ -147,6 +147,17 @@ class SMTPClient:
         """DATA; expects 354. Returns the 354 reply."""
         return self.expect(self.command('DATA'), 354)
 
+    def bdat(self, data, last=False, timeout=None):
+        """BDAT (RFC 3030 CHUNKING): "BDAT <size>[ LAST]" then exactly those bytes, no
+        dot-stuffing and no final dot. Returns the reply (250 for a chunk; for LAST, the
+        reply to the whole message)."""
+        if isinstance(data, str):
+            data = data.encode('utf-8', 'surrogateescape')
+        self.send_line('BDAT %d%s' % (len(data), ' LAST' if last else ''))
+        self.transcript.append(('>', '(%d bytes of chunk)' % len(data)))
+        self.send_raw(data)
+        return self.read_reply(timeout)
+
     def send_body(self, data):
         """Send message bytes (dot-stuffed here) without the terminating dot."""
         data = dot_stuff(data)

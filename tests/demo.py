@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """smtptrace demo (`make demo`): a private Postfix on 127.0.0.1 with the milter attached,
-four SMTP transactions, and what smtptrace made of each.
+five SMTP transactions, what smtptrace made of each, and for the one Postfix refused
+after the final dot, the verdict `smtptrace-explain --verdicts` gives from Postfix's log.
 
 Runs as root (it starts its own Postfix, smtp-sink and build/smtptrace-milter in a temp
 dir, and stops them at the end; nothing else on the machine is touched).
@@ -8,6 +9,7 @@ SMTPTRACE_KEEP=1 keeps the temp dir (milter.log, maillog, delivered messages).
 """
 
 import os
+import subprocess
 import sys
 import textwrap
 import time
@@ -22,6 +24,9 @@ WIDTH = 96
 SENDER = 'alice@example.test'
 RCPT = 'bob@example.test'
 BLOCKED = 'blocked@example.test'      # the demo Postfix rejects this one (access map)
+SPAM_SUBJECT = 'FREE MONEY'           # and its header_checks refuse this subject
+EXPLAIN = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                       'build', 'smtptrace-explain')
 
 
 def say(text='', indent=0):
@@ -125,6 +130,18 @@ def send_abandoned(inst):
     return c
 
 
+def send_refused(inst):
+    c = sc.SMTPClient(HOST, inst.smtp_port)
+    c.ehlo('bulk.example')
+    c.mail(SENDER)
+    c.rcpt(RCPT)
+    c.data()
+    c.send_body(message(SPAM_SUBJECT, '<demo-5@bulk.example>'))
+    c.end_data()
+    c.quit()
+    return c
+
+
 DEMOS = [
     ('1. A normal message',
      'One sender, one recipient, the message sent at once.', send_normal),
@@ -136,6 +153,11 @@ DEMOS = [
      send_slow),
     ('4. An upload abandoned after 354',
      'The client sends half of the message and hangs up.', send_abandoned),
+    ('5. A message Postfix refuses after the final dot',
+     'Postfix\'s header_checks refuse the subject "%s" (550 5.7.1) once the whole\n'
+     'message is in; the client then says QUIT. The milter never sees that message\'s\n'
+     'content, so it cannot tell this from a client that hung up: Postfix\'s log can.'
+     % SPAM_SUBJECT, send_refused),
 ]
 
 
@@ -193,6 +215,22 @@ def report(inst, title, what, client):
         if line is not None:
             say(wrapped(line.text, 6))
             say()
+    if txn is not None and txn.get('outcome') not in ('accepted', None):
+        show_verdict(inst, txn)
+
+
+def show_verdict(inst, txn):
+    """What smtptrace-explain --verdicts makes of this transaction from Postfix's log."""
+    with open(inst.maillog_path, 'rb') as a, open(inst.milter_log_path, 'rb') as b:
+        text = a.read() + b.read()
+    r = subprocess.run([EXPLAIN, '--verdicts'], input=text, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=30)
+    mine = [l for l in r.stdout.decode('utf-8', 'replace').splitlines()
+            if 'session=%s ' % txn.get('session') in l + ' ']
+    say('Its verdict, from Postfix\'s log (smtptrace-explain --verdicts maillog milter.log):', 2)
+    for line in mine or ['(no verdict: %s)' % r.stderr.decode(errors='replace').strip()]:
+        say(wrapped(line, 6))
+        say()
 
 
 def main():
@@ -204,7 +242,8 @@ def main():
     say('A private Postfix on 127.0.0.1 passes each SMTP session to smtptrace-milter, then')
     say('relays the mail to smtp-sink, which keeps every delivered message in a file.')
     inst = Instance(milter=True, smtpd_timeout=30, timeout_tolerance=2,
-                    milter_config_extra='stall: { warn_after = 2; repeat_every = 0; };')
+                    milter_config_extra='stall: { warn_after = 2; repeat_every = 0; };',
+                    header_checks=['/^Subject: %s/ REJECT 5.7.1 Looks like spam' % SPAM_SUBJECT])
     try:
         try:
             inst.start()
@@ -214,7 +253,7 @@ def main():
             return 1
         say()
         say('Postfix listens on 127.0.0.1:%d; the milter on %s.' % (inst.smtp_port, inst.milter_socket))
-        say('Sending four transactions (this takes about 5 seconds) ...')
+        say('Sending five transactions (this takes about 5 seconds) ...')
         clients = []
         for title, what, send in DEMOS:
             try:
@@ -228,6 +267,9 @@ def main():
         say('Each transaction is one "kind=txn" line (outcome, timeline in ms since connect,', 2)
         say('upload_ms = first content event - DATA); each connection one "kind=conn" line.', 2)
         say('The same facts travel with the message in its X-SMTP-Trace header.', 2)
+        say('Where the milter cannot know the end (a refusal after the final dot, a milter', 2)
+        say('listed after it), smtptrace-explain --verdicts joins its lines with Postfix\'s', 2)
+        say('(both log to the mail facility) and gives the reply the client really got.', 2)
         if inst.keep:
             say('Files kept in %s (milter.log, maillog, sink/).' % inst.dir, 2)
         return 0

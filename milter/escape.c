@@ -60,33 +60,6 @@ put_c_escaped(struct sbuf *sb, const char *value, size_t n, bool cut)
 	sbuf_putc(sb, '"');
 }
 
-static void
-escape_with(struct sbuf *sb, const char *value, size_t max,
-	    bool (*bare)(unsigned char))
-{
-	bool cut;
-	size_t n;
-
-	if (value == NULL)
-		value = "";
-	n = input_len(value, max, &cut);
-	bool all_bare = n > 0;
-	for (size_t i = 0; all_bare && i < n; i++)
-		all_bare = bare((unsigned char)value[i]);
-	if (all_bare) {
-		sbuf_putn(sb, value, n);
-		if (cut)
-			sbuf_puts(sb, ESCAPE_CUT_MARK);
-		return;
-	}
-	put_c_escaped(sb, value, n, cut);
-}
-
-void
-escape_kv(struct sbuf *sb, const char *value, size_t max)
-{
-	escape_with(sb, value, max, kv_bare);
-}
 
 /*
  * A quoted-string a standard RFC 5322 parser reads back exactly: '"' and
@@ -116,8 +89,12 @@ put_header_quoted(struct sbuf *sb, const char *value, size_t n, bool cut)
 	sbuf_putc(sb, '"');
 }
 
-void
-escape_header(struct sbuf *sb, const char *value, size_t max)
+typedef void (*quote_fn)(struct sbuf *, const char *, size_t, bool);
+
+/* Bare when every byte is, else quoted; a cut value ends in the cut mark. */
+static void
+escape_with(struct sbuf *sb, const char *value, size_t max,
+	    bool (*bare)(unsigned char), quote_fn quote)
 {
 	bool cut;
 	size_t n;
@@ -127,14 +104,26 @@ escape_header(struct sbuf *sb, const char *value, size_t max)
 	n = input_len(value, max, &cut);
 	bool all_bare = n > 0;
 	for (size_t i = 0; all_bare && i < n; i++)
-		all_bare = header_bare((unsigned char)value[i]);
+		all_bare = bare((unsigned char)value[i]);
 	if (all_bare) {
 		sbuf_putn(sb, value, n);
 		if (cut)
 			sbuf_puts(sb, ESCAPE_CUT_MARK);
 		return;
 	}
-	put_header_quoted(sb, value, n, cut);
+	quote(sb, value, n, cut);
+}
+
+void
+escape_kv(struct sbuf *sb, const char *value, size_t max)
+{
+	escape_with(sb, value, max, kv_bare, put_c_escaped);
+}
+
+void
+escape_header(struct sbuf *sb, const char *value, size_t max)
+{
+	escape_with(sb, value, max, header_bare, put_header_quoted);
 }
 
 /*

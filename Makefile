@@ -6,7 +6,11 @@ SBINDIR ?= $(PREFIX)/sbin
 BINDIR  ?= $(PREFIX)/bin
 MANDIR  ?= $(PREFIX)/share/man
 SYSCONFDIR ?= /etc
-UNITDIR ?= /lib/systemd/system
+# systemd reads units under /usr/local/lib too; the Debian package sets
+# UNITDIR=/lib/systemd/system (where Debian 12's dh_installsystemd looks).
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+DATADIR ?= $(PREFIX)/share/smtptrace
+DOCDIR  ?= $(PREFIX)/share/doc/smtptrace
 
 CC      ?= cc
 PKG_CONFIG ?= pkg-config
@@ -33,7 +37,7 @@ ALL_CFLAGS = -std=c11 $(OPT) $(WARN) $(HARDEN) $(LIBCONFIG_CFLAGS) $(MHD_CFLAGS)
 
 # Everything but main.c and mta.c (the libmilter seam) is shared with the tests.
 CORE_SRC = milter/sbuf.c milter/escape.c milter/session.c milter/outcome.c milter/cfgstore.c \
-	   milter/record.c milter/render.c milter/config.c milter/log.c \
+	   milter/record.c milter/render.c milter/config.c milter/log.c milter/logqueue.c \
 	   milter/callbacks.c milter/header.c milter/codes.c milter/reply.c \
 	   milter/registry.c milter/watchdog.c milter/metrics.c milter/expose.c \
 	   milter/notify.c milter/reload.c
@@ -61,8 +65,13 @@ TEST_MILTER_BIN = $(BUILD)/test-milter
 DEPS_BUILD = gcc make pkg-config libmilter-dev libconfig-dev libmicrohttpd-dev libsystemd-dev
 DEPS_TEST  = libcunit1-dev postfix swaks python3 python3-prometheus-client prometheus procps
 DEPS_BENCH = pflogsumm time
+# To build the Debian package (make deb) and check it (make package-check:
+# systemd-analyze, systemd-sysusers, strace, man; systemd-nspawn boots a
+# throw-away container with systemd as PID 1 to start the unit for real).
+DEPS_PACKAGE = debhelper dpkg-dev lintian systemd strace man-db systemd-container
 
 .PHONY: all deps deps-bench check unit cli e2e demo run install clean asan tsan lint help \
+	uninstall deb deps-package package-check \
 	bench bench-explain bench-verdicts bench-watchdog bench-mta install-packages \
 	prometheus-check
 
@@ -90,6 +99,9 @@ deps:
 
 deps-bench: deps
 	@$(MAKE) -s install-packages PACKAGES="$(DEPS_BENCH)"
+
+deps-package:
+	@$(MAKE) -s install-packages PACKAGES="$(DEPS_BUILD) $(DEPS_PACKAGE)"
 
 install-packages:
 	@missing=""; for p in $(PACKAGES); do \
@@ -126,6 +138,31 @@ e2e: $(MILTER_BIN) $(EXPLAIN_BIN) $(TEST_MILTER_BIN)
 	$(PYTHON) tests/e2e/test_concurrency.py
 	$(PYTHON) tests/e2e/test_truth.py
 
+# Faults tried end to end (tests/e2e/test_faults.py): the milter killed under
+# load, 2,000 sessions, a low descriptor limit, allocation failures (an
+# LD_PRELOAD shim, tests/faults/failalloc.c), the metrics file's directory gone
+# or its disk full, no syslog socket, stuck /metrics clients, an EOM with body.
+FAILALLOC_SO = $(BUILD)/tests/faults/failalloc.so
+
+$(FAILALLOC_SO): tests/faults/failalloc.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -O2 -g $(WARN) -D_GNU_SOURCE -fPIC -shared -o $@ $<
+
+faults: $(MILTER_BIN) $(FAILALLOC_SO)
+	SMTPTRACE_MILTER=$(CURDIR)/$(MILTER_BIN) $(PYTHON) tests/e2e/test_faults.py \
+	  --failalloc $(FAILALLOC_SO)
+
+# The end-to-end suite once against the milter under ASan and UBSan.
+ASAN_E2E_BUILD = build-asan-e2e
+
+asan-e2e:
+	$(MAKE) BUILD=$(ASAN_E2E_BUILD) \
+	  OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \
+	  LDFLAGS="-fsanitize=address,undefined" $(ASAN_E2E_BUILD)/smtptrace-milter
+	$(PYTHON) tests/faults/asan_e2e.py $(ASAN_E2E_BUILD)/smtptrace-milter
+
+.PHONY: faults asan-e2e
+
 check: deps
 	$(MAKE) all $(UNIT_BIN)
 	$(MAKE) unit
@@ -134,6 +171,9 @@ check: deps
 	$(MAKE) cli
 	$(MAKE) prometheus-check
 	$(MAKE) e2e
+	$(MAKE) faults
+	$(MAKE) asan-e2e
+	$(MAKE) package-check
 
 prometheus-check:
 	bash conf/prometheus/check.sh
@@ -184,19 +224,79 @@ lint:
 	cppcheck --enable=warning,performance,portability --std=c11 --quiet \
 	  --error-exitcode=1 --suppress=missingIncludeSystem -D_GNU_SOURCE milter tests/unit
 
+# What make install writes besides the programs and the unit. Man pages:
+# whichever exist (a wildcard), so a new page needs no change here.
+MAN1 = $(wildcard milter/*.1)
+MAN5 = $(wildcard conf/*.5)
+MAN8 = $(wildcard milter/*.8)
+PROM_FILES = conf/prometheus/smtptrace.rules.yml conf/prometheus/smtptrace.rules.test.yml \
+	     conf/prometheus/smtptrace-dashboard.json
+CONF_FILE = $(DESTDIR)$(SYSCONFDIR)/smtptrace/smtptrace.conf
+
+# The configuration only if there is none (an existing one is never
+# replaced). The unit with this install's paths filled in.
 install: $(MILTER_BIN) $(EXPLAIN_BIN)
-	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSCONFDIR)/smtptrace \
-	  $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(UNITDIR)
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSCONFDIR)/smtptrace \
+	  $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
+	  $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DATADIR)/prometheus $(DESTDIR)$(DOCDIR)
 	install -m 0755 $(MILTER_BIN) $(DESTDIR)$(SBINDIR)/smtptrace-milter
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
 	install -m 0755 $(EXPLAIN_BIN) $(DESTDIR)$(BINDIR)/smtptrace-explain
-	install -m 0644 milter/smtptrace-explain.1 $(DESTDIR)$(MANDIR)/man1/
-	[ -e $(DESTDIR)$(SYSCONFDIR)/smtptrace/smtptrace.conf ] || \
-	  install -m 0644 conf/smtptrace.conf $(DESTDIR)$(SYSCONFDIR)/smtptrace/smtptrace.conf
-	install -m 0644 milter/smtptrace-milter.8 $(DESTDIR)$(MANDIR)/man8/
-	install -m 0644 conf/smtptrace.conf.5 $(DESTDIR)$(MANDIR)/man5/
-	sed 's|@SBINDIR@|$(SBINDIR)|g' systemd/smtptrace.service.in > $(DESTDIR)$(UNITDIR)/smtptrace.service
+	$(if $(MAN1),install -m 0644 $(MAN1) $(DESTDIR)$(MANDIR)/man1/)
+	$(if $(MAN5),install -m 0644 $(MAN5) $(DESTDIR)$(MANDIR)/man5/)
+	$(if $(MAN8),install -m 0644 $(MAN8) $(DESTDIR)$(MANDIR)/man8/)
+	[ -e $(CONF_FILE) ] || install -m 0644 conf/smtptrace.conf $(CONF_FILE)
+	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	  systemd/smtptrace.service.in > $(DESTDIR)$(UNITDIR)/smtptrace.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/smtptrace.service
+	install -m 0644 $(PROM_FILES) $(DESTDIR)$(DATADIR)/prometheus/
+	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
+	install -m 0644 conf/prometheus/README.md $(DESTDIR)$(DOCDIR)/README.prometheus.md
+
+# Removes what install wrote, and the directories of smtptrace's own
+# (shared ones such as $(BINDIR) or man8 stay, even if empty). The
+# configuration goes only if it is still the one this tree ships; a
+# changed one is kept, and said so.
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/smtptrace-milter $(DESTDIR)$(BINDIR)/smtptrace-explain \
+	  $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(MAN1))) \
+	  $(addprefix $(DESTDIR)$(MANDIR)/man5/,$(notdir $(MAN5))) \
+	  $(addprefix $(DESTDIR)$(MANDIR)/man8/,$(notdir $(MAN8))) \
+	  $(DESTDIR)$(UNITDIR)/smtptrace.service \
+	  $(addprefix $(DESTDIR)$(DATADIR)/prometheus/,$(notdir $(PROM_FILES))) \
+	  $(DESTDIR)$(DOCDIR)/README.md $(DESTDIR)$(DOCDIR)/README.prometheus.md
+	rmdir --ignore-fail-on-non-empty $(DESTDIR)$(DATADIR)/prometheus $(DESTDIR)$(DATADIR) \
+	  $(DESTDIR)$(DOCDIR) 2>/dev/null || true
+	@if cmp -s conf/smtptrace.conf $(CONF_FILE); then \
+	  echo "rm -f $(CONF_FILE)"; rm -f $(CONF_FILE); \
+	  rmdir $(DESTDIR)$(SYSCONFDIR)/smtptrace 2>/dev/null || true; \
+	elif [ -e $(CONF_FILE) ]; then \
+	  echo "uninstall: kept $(CONF_FILE): it differs from the one installed"; fi
+	@if [ -L $(DESTDIR)$(SYSCONFDIR)/systemd/system/multi-user.target.wants/smtptrace.service ]; \
+	then echo "uninstall: the unit is still enabled: systemctl disable --now smtptrace"; fi
+
+# The Debian package (debian/), built in a copy of this tree under
+# $(DEB_DIR), so the build's files (and dpkg-buildpackage's output in the
+# parent directory) stay in $(DEB_DIR): smtptrace_VERSION_amd64.deb there.
+DEB_DIR     = build/deb
+DEB_VERSION = $(shell sed -n 's/^\#define SMTPTRACE_VERSION "\(.*\)"/\1/p' milter/version.h)
+DEB_SRC     = $(DEB_DIR)/smtptrace-$(DEB_VERSION)
+
+deb: deps-package
+	rm -rf $(DEB_SRC) $(DEB_DIR)/smtptrace_* $(DEB_DIR)/smtptrace-dbgsym_*
+	mkdir -p $(DEB_SRC)
+	tar -c --exclude=./.git --exclude='./build*' --exclude=./debian/smtptrace \
+	  --exclude=./debian/.debhelper --exclude=./debian/build --exclude=./debian/files \
+	  --exclude='./debian/*.substvars' --exclude='./debian/*debhelper*' . | tar -x -C $(DEB_SRC)
+	cd $(DEB_SRC) && env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS dpkg-buildpackage -b -us -uc
+	rm -rf $(DEB_SRC)
+	@ls $(DEB_DIR)/smtptrace_$(DEB_VERSION)_*.deb
+
+# As root: builds, lints, installs and purges the package on this machine
+# (which has no systemd as PID 1), then boots a throw-away container with
+# systemd to start the unit for real; make install and uninstall into a
+# DESTDIR; the unit's security score and sandbox (tests/package).
+package-check: deps-package
+	$(PYTHON) tests/package/test_package.py
 
 clean:
 	rm -rf build build-asan build-tsan
@@ -211,7 +311,11 @@ help:
 	@echo "make run       the milter in the foreground on $(BUILD)/milter.sock"
 	@echo "make asan      unit tests under AddressSanitizer and UBSan"
 	@echo "make tsan      unit tests under ThreadSanitizer"
+	@echo "make faults    faults end to end: milter killed, 2,000 sessions, fd limit, no memory, ..."
+	@echo "make asan-e2e  the end-to-end suite against a milter built with ASan and UBSan"
 	@echo "make lint      cppcheck"
-	@echo "make install   install (DESTDIR, PREFIX honoured)"
+	@echo "make install   install (DESTDIR, PREFIX honoured); make uninstall removes it"
+	@echo "make deb       the Debian package, into $(DEB_DIR)/"
+	@echo "make package-check  build, lint, install and purge the package (as root)"
 
 -include $(MILTER_OBJ:.o=.d) $(UNIT_OBJ:.o=.d) $(EXPLAIN_OBJ:.o=.d) $(VERDICT_OBJ:.o=.d) $(BUILD)/tests/milter/test_milter.d

@@ -52,6 +52,7 @@
  */
 
 static struct registry *registry;
+static atomic_long connection_room;
 
 void
 callbacks_init(const struct config *config, struct registry *reg)
@@ -108,7 +109,16 @@ cb_session_new(SMFICTX *ctx)
 		return NULL;
 	}
 	metrics_connection_open();
+	long room = atomic_load(&connection_room);
+	if (room > 0 && (long)metrics_connections_open() >= room)
+		log_degraded(DEGRADED_FD_LIMIT, "the open-files limit");
 	return s;
+}
+
+void
+callbacks_set_connection_room(long room)
+{
+	atomic_store(&connection_room, room);
 }
 
 static struct session *

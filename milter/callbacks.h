@@ -28,6 +28,12 @@
  */
 void callbacks_init(const struct config *cfg, struct registry *reg);
 void callbacks_fill(struct smfiDesc *desc);
+/*
+ * How many MTA connections the open-files limit leaves room for; past it
+ * the milter logs (once) that new connections wait: libmilter cannot
+ * accept them. 0 or less: no check.
+ */
+void callbacks_set_connection_room(long room);
 
 sfsistat cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 		      unsigned long f2, unsigned long f3, unsigned long *pf0,

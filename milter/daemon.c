@@ -13,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -200,6 +202,32 @@ daemon_socket_remove(const char *path)
 		return;
 	unlink(path);
 	socket_known = false;
+}
+
+long
+daemon_fd_room(long reserve, long *limit)
+{
+	struct rlimit rl;
+	long open_now = 0;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return *limit = -1;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	DIR *d = opendir("/proc/self/fd");
+	if (d != NULL) {
+		while (readdir(d) != NULL)
+			open_now++;
+		closedir(d);
+		open_now -= 3;	/* ".", ".." and the directory's own */
+	}
+	*limit = rl.rlim_cur == RLIM_INFINITY ? -1 : (long)rl.rlim_cur;
+	if (*limit < 0)
+		return -1;
+	return *limit - open_now - reserve;
 }
 
 int

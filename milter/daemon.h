@@ -52,6 +52,12 @@ int daemon_socket_check(const char *path, char *err, size_t errsize);
 void daemon_socket_created(const char *path);
 /* Remove the socket, if it is still the one this process made. */
 void daemon_socket_remove(const char *path);
+/*
+ * Raise the soft limit of open files to the hard one, and say how many
+ * MTA connections fit in it beside the descriptors open now and reserve
+ * more (the metrics listener's connections). limit: the limit in force.
+ */
+long daemon_fd_room(long reserve, long *limit);
 /* Fork into the background; returns in the child only. */
 int daemon_detach(char *err, size_t errsize);
 /* Tell the waiting parent (if any) how start-up ended: 0 ready, else failed. */

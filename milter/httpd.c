@@ -80,6 +80,9 @@ handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
 			    "smtptrace: try /metrics or /transactions\n");
 }
 
+#define HTTPD_CONNECTIONS_MAX	256U
+#define HTTPD_IDLE_TIMEOUT_S	5U
+
 int
 httpd_start(struct httpd *h, const char *listen, struct registry *reg,
 	    char *err, size_t errsize)
@@ -98,8 +101,11 @@ httpd_start(struct httpd *h, const char *listen, struct registry *reg,
 		: ntohs(((struct sockaddr_in *)(void *)&ss)->sin_port);
 	h->daemon = MHD_start_daemon(flags, port, NULL, NULL, handle, h,
 				     MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-				     MHD_OPTION_CONNECTION_LIMIT, 32U,
-				     MHD_OPTION_CONNECTION_TIMEOUT, 10U,
+				     /* room for a burst of stuck or slow clients
+				      * (each idle one is dropped after 5 s) before
+				      * a scraper has to wait for a slot */
+				     MHD_OPTION_CONNECTION_LIMIT, HTTPD_CONNECTIONS_MAX,
+				     MHD_OPTION_CONNECTION_TIMEOUT, HTTPD_IDLE_TIMEOUT_S,
 				     MHD_OPTION_END);
 	if (h->daemon == NULL) {
 		snprintf(err, errsize, "cannot listen on %s (in use, or not an address of this host?)",

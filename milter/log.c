@@ -4,6 +4,7 @@
  * DESCRIPTION
  *	See log.h. The only mutable globals are set once by log_open (and
  *	log_set_sink) before any thread starts, and the atomic counters.
+ *	Once log_start_writer has run, lines go through logqueue.c.
  */
 #include "log.h"
 
@@ -15,10 +16,13 @@
 
 #include "config.h"
 #include "escape.h"
+#include "logqueue.h"
 #include "render.h"
 #include "sbuf.h"
 
 #define LOG_LINE_MAX	16384
+/* Room for about 2,000 lines while the log socket does not take them. */
+#define LOG_QUEUE_BYTES	(2 * 1024 * 1024)
 
 static atomic_bool verbose;
 static log_sink_fn sink;
@@ -30,6 +34,9 @@ static const char *const degraded_names[DEGRADED__COUNT] = {
 	[DEGRADED_HEADER_EDIT] = "header edit refused by the MTA",
 	[DEGRADED_LOG_CUT] = "record longer than a log line",
 	[DEGRADED_LOG_SHORTENED] = "record's values shortened to fit one log line",
+	[DEGRADED_LOG_DROPPED] = "log lines dropped: the log socket did not take them",
+	[DEGRADED_FD_LIMIT] = "as many MTA connections as the open-files limit (file "
+			      "descriptors) allows; new ones wait until libmilter can accept them",
 	[DEGRADED_HEADER_CUT] = "header longer than its buffer (a short one was added)",
 	[DEGRADED_REGISTRY_FULL] = "no memory to watch a transaction in DATA for stalls",
 };
@@ -94,11 +101,33 @@ log_set_verbose(bool on)
 }
 
 static void
+write_line(int priority, const char *line)
+{
+	(sink ? sink : syslog_sink)(priority, line);
+}
+
+/* Through the writer thread once it runs: a callback never waits on syslog. */
+static void
 emit(int priority, const char *line)
 {
 	if (priority == LOG_DEBUG && !atomic_load(&verbose))
 		return;
-	(sink ? sink : syslog_sink)(priority, line);
+	if (!logqueue_running())
+		write_line(priority, line);
+	else if (!logqueue_push(priority, line))
+		atomic_fetch_add(&degraded_counts[DEGRADED_LOG_DROPPED], 1);
+}
+
+int
+log_start_writer(void)
+{
+	return logqueue_start(write_line, LOG_QUEUE_BYTES);
+}
+
+void
+log_stop_writer(void)
+{
+	logqueue_stop(2000);
 }
 
 void
@@ -149,6 +178,8 @@ static const char *const degraded_labels[DEGRADED__COUNT] = {
 	[DEGRADED_HEADER_EDIT] = "header-edit",
 	[DEGRADED_LOG_CUT] = "log-cut",
 	[DEGRADED_LOG_SHORTENED] = "log-shortened",
+	[DEGRADED_LOG_DROPPED] = "log-dropped",
+	[DEGRADED_FD_LIMIT] = "fd-limit",
 	[DEGRADED_HEADER_CUT] = "header-cut",
 	[DEGRADED_REGISTRY_FULL] = "registry-full",
 };

@@ -33,6 +33,8 @@ enum degraded {
 	DEGRADED_HEADER_EDIT,	/* the MTA refused a header change */
 	DEGRADED_LOG_CUT,	/* a record did not fit the line buffer */
 	DEGRADED_LOG_SHORTENED,	/* a record's values were capped shorter to fit */
+	DEGRADED_LOG_DROPPED,	/* the log socket did not take lines: dropped */
+	DEGRADED_FD_LIMIT,	/* as many MTA connections as open files allow */
 	DEGRADED_HEADER_CUT,	/* the header did not fit: a short one went in */
 	DEGRADED_REGISTRY_FULL,	/* no memory to watch a transaction in DATA */
 	DEGRADED__COUNT
@@ -43,6 +45,13 @@ typedef void (*log_sink_fn)(int priority, const char *line);
 void log_set_sink(log_sink_fn fn);
 
 void log_open(const char *ident, int facility, bool to_stderr, bool verbose);
+/*
+ * From now on a writer thread calls syslog (logqueue.h): a log socket
+ * nobody reads can no longer hold a callback. Start it with the signals
+ * blocked; stop it last (it writes out what is queued, 2 s at most).
+ */
+int log_start_writer(void);
+void log_stop_writer(void);
 void log_close(void);
 bool log_verbose(void);
 /* -v or log.verbose changed by a reload. */

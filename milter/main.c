@@ -214,6 +214,8 @@ start_services(const struct config *cfg, struct services *sv)
 	sigaddset(&set, SIGUSR2);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	if (log_start_writer() != 0)
+		log_msg(LOG_WARNING, "no log writer thread: lines are written by the callbacks");
 	if (watchdog_start(&sv->watchdog, &sv->registry, watchdog_report,
 			   cfg) != 0) {
 		fprintf(stderr, "smtptrace-milter: cannot start the stall watchdog\n");
@@ -270,6 +272,28 @@ drain_sessions(int max_ms)
 			"%d s: their open transactions are not logged", open, max_ms / 1000);
 }
 
+/*
+ * Each MTA connection takes a descriptor, and libmilter 8.17 retries a
+ * failed accept() at once, silently: say at start how many connections
+ * fit, and let the callbacks say when they are all taken.
+ */
+static void
+check_fd_room(const struct config *cfg)
+{
+	long limit;
+	/* a few for the log, the metrics file and a scraper or two */
+	long reserve = cfg->metrics_http_listen[0] != '\0' ? 16 : 8;
+	long room = daemon_fd_room(reserve, &limit);
+
+	if (limit < 0)
+		return;
+	callbacks_set_connection_room(room > 0 ? room : 1);
+	if (room < 100)
+		log_msg(LOG_WARNING, "the open-files limit (%ld file descriptors) leaves room "
+			"for %ld MTA connections at once; raise it (LimitNOFILE=, ulimit -n)",
+			limit, room > 0 ? room : 0);
+}
+
 /* Remove the socket and the pid file, only if they are still this process's. */
 static void
 clean_up(const struct config *cfg)
@@ -318,6 +342,7 @@ main(int argc, char **argv)
 	    start_services(&cfg, &sv) < 0) {
 		stop_services(&sv);
 		clean_up(&cfg);
+		log_stop_writer();
 		daemon_ready(1);
 		return 1;
 	}
@@ -331,6 +356,7 @@ main(int argc, char **argv)
 		cfg.metrics_textfile[0] ? cfg.metrics_textfile :
 		(cfg.metrics_http_listen[0] ? "" : "off"));
 	daemon_ready(0);
+	check_fd_room(&cfg);
 	char status[400];
 	snprintf(status, sizeof status, "observing on %.200s; SIGUSR1 reloads %.150s",
 		 cfg.socket, o.config_file);
@@ -343,5 +369,6 @@ main(int argc, char **argv)
 	stop_services(&sv);
 	clean_up(&cfg);
 	log_msg(LOG_INFO, "stopped");
+	log_stop_writer();
 	return rc == MI_SUCCESS ? 0 : 1;
 }

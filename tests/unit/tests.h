@@ -45,5 +45,6 @@ int suite_registry(void);
 int suite_metrics(void);
 int suite_maillog(void);
 int suite_verdict(void);
+int suite_logqueue(void);
 
 #endif

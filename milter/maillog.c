@@ -6,7 +6,8 @@
  *	"prog[pid]: ") from the message; a message that is an smtptrace
  *	record (kv: "QID: kind=...", JSON: "{\"queue_id\":...") is decoded
  *	whatever the program's name; otherwise the first MTA classifier that
- *	claims the program reads the message.
+ *	claims the program reads the message (Postfix here; Sendmail in
+ *	maillog_sendmail.c, with the scanners maillog.h exports for it).
  *
  *	The Postfix lines read, and what they prove (seen on Postfix 3.7,
  *	tests/data/postfix-3.7/ and tests/data/verdicts/ hold real ones; the
@@ -45,33 +46,25 @@
 #include "escape.h"
 #include "sbuf.h"
 
-struct prefix {
-	const char *prog;	/* "postfix/smtpd"; NULL: none */
-	size_t      prog_len;
-	long        pid;	/* -1: none */
-	const char *msg;	/* the message part */
-	const char *end;	/* end of the line */
-};
-
 /* ---- small scanners over [p, end) ----------------------------------- */
 
-static bool
-starts(const char *p, const char *end, const char *word)
+bool
+maillog_starts(const char *p, const char *end, const char *word)
 {
 	size_t n = strlen(word);
 	return (size_t)(end - p) >= n && memcmp(p, word, n) == 0;
 }
 
-static const char *
-find(const char *p, const char *end, const char *needle)
+const char *
+maillog_find(const char *p, const char *end, const char *needle)
 {
 	if (p >= end)
 		return NULL;
 	return memmem(p, (size_t)(end - p), needle, strlen(needle));
 }
 
-static long long
-number(const char *p, const char *end, const char **stop)
+long long
+maillog_number(const char *p, const char *end, const char **stop)
 {
 	long long n = 0;
 	bool any = false;
@@ -134,8 +127,8 @@ enhanced_len(const char *p, const char *end)
  * codes into ev, and the reply, with the class before an enhanced code
  * logged alone ("5xx 5.7.1 text": the client got a 5xx, not known which).
  */
-static void
-set_reply(const char *p, const char *stop, struct maillog_event *ev)
+void
+maillog_set_reply(const char *p, const char *stop, struct maillog_event *ev)
 {
 	const char *start = p;
 	struct sbuf sb;
@@ -157,10 +150,9 @@ set_reply(const char *p, const char *stop, struct maillog_event *ev)
 		mark_cut(ev->reply, sizeof ev->reply);
 }
 
-/* A reply the MTA's source fixes, not its log line. */
-static void
-set_fixed_reply(struct maillog_event *ev, int code, const char *enhanced,
-		const char *text)
+void
+maillog_set_fixed_reply(struct maillog_event *ev, int code, const char *enhanced,
+			const char *text)
 {
 	struct sbuf sb;
 
@@ -199,7 +191,7 @@ rfc3339_time(const char *p, const char *end)
 
 /* "prog[pid]: " or "prog: " at p; the message follows. */
 static bool
-program(const char *p, const char *end, struct prefix *px)
+program(const char *p, const char *end, struct maillog_prefix *px)
 {
 	const char *q = p;
 
@@ -211,7 +203,7 @@ program(const char *p, const char *end, struct prefix *px)
 	px->prog_len = (size_t)(q - p);
 	px->pid = -1;
 	if (*q == '[') {
-		px->pid = number(q + 1, end, &q);
+		px->pid = maillog_number(q + 1, end, &q);
 		if (q >= end || *q != ']')
 			return false;
 		q++;
@@ -224,7 +216,7 @@ program(const char *p, const char *end, struct prefix *px)
 
 /* The prefix, when there is one; without, the whole line is the message. */
 static void
-parse_prefix(const char *line, const char *end, struct prefix *px)
+parse_prefix(const char *line, const char *end, struct maillog_prefix *px)
 {
 	const char *p = line;
 	size_t n = classic_time(p, end);
@@ -320,7 +312,7 @@ store_field(const struct field_spec *f, const char *v, size_t len,
 		break;
 	case F_NUM: {
 		const char *stop;
-		long long n = number(v, v + len, &stop);
+		long long n = maillog_number(v, v + len, &stop);
 		*(long long *)(void *)((char *)t + f->offset) = stop == v + len ? n : -1;
 		break;
 	}
@@ -522,9 +514,8 @@ json_record(const char *p, const char *end, struct maillog_event *ev)
 	return is_txn;
 }
 
-/* A queue id ("NOQUEUE" included) and ": " at p: its length, else 0. */
-static size_t
-qid_len(const char *p, const char *end)
+size_t
+maillog_qid_len(const char *p, const char *end)
 {
 	const char *q = p;
 
@@ -536,8 +527,8 @@ qid_len(const char *p, const char *end)
 	return (size_t)(q - p);
 }
 
-static void
-set_qid(struct maillog_event *ev, const char *p, size_t n)
+void
+maillog_set_qid(struct maillog_event *ev, const char *p, size_t n)
 {
 	if (n == 7 && memcmp(p, "NOQUEUE", 7) == 0)
 		ev->queue_id[0] = '\0';
@@ -547,19 +538,19 @@ set_qid(struct maillog_event *ev, const char *p, size_t n)
 
 /* An smtptrace record in any program's line: true when it is kind=txn. */
 static bool
-smtptrace_record(const struct prefix *px, struct maillog_event *ev)
+smtptrace_record(const struct maillog_prefix *px, struct maillog_event *ev)
 {
 	const char *p = px->msg, *end = px->end;
 
-	if (starts(p, end, "{\"queue_id\":")) {
+	if (maillog_starts(p, end, "{\"queue_id\":")) {
 		txn_reset(&ev->txn);
 		return json_record(p, end, ev);
 	}
-	size_t n = qid_len(p, end);
-	if (n == 0 || !starts(p + n + 2, end, "kind="))
+	size_t n = maillog_qid_len(p, end);
+	if (n == 0 || !maillog_starts(p + n + 2, end, "kind="))
 		return false;
 	txn_reset(&ev->txn);
-	set_qid(ev, p, n);
+	maillog_set_qid(ev, p, n);
 	return kv_record(p + n + 2, end, ev);
 }
 
@@ -579,12 +570,12 @@ client_at(const char *p, const char *end, struct maillog_event *ev)
 		  (size_t)(close - open - 1));
 	p = close + 1;
 	if (end - p >= 2 && p[0] == ':' && isdigit((unsigned char)p[1]))
-		ev->client_port = number(p + 1, end, &p);
+		ev->client_port = maillog_number(p + 1, end, &p);
 	return p;
 }
 
-static void
-decision(struct maillog_event *ev, enum outcome o, bool during_upload)
+void
+maillog_decision(struct maillog_event *ev, enum outcome o, bool during_upload)
 {
 	ev->kind = MAILLOG_DECISION;
 	ev->outcome = o;
@@ -596,15 +587,15 @@ static void
 reply_from_client(const char *p, const char *end, struct maillog_event *ev)
 {
 	p = client_at(p, end, ev);
-	if (!starts(p, end, ": "))
+	if (!maillog_starts(p, end, ": "))
 		return;
 	p += 2;
-	const char *stop = find(p, end, "; from=<");
-	set_reply(p, stop ? stop : end, ev);
+	const char *stop = maillog_find(p, end, "; from=<");
+	maillog_set_reply(p, stop ? stop : end, ev);
 	if (stop == NULL)
 		return;
 	const char *s = stop + 8;
-	const char *close = find(s, end, "> to=<");
+	const char *close = maillog_find(s, end, "> to=<");
 	if (close == NULL)
 		close = memchr(s, '>', (size_t)(end - s));
 	if (close != NULL) {
@@ -618,25 +609,26 @@ static void
 reply_after_helo(const char *p, const char *end, struct maillog_event *ev)
 {
 	const char *best = NULL;
-	for (const char *q = find(p, end, ">: "); q != NULL; q = find(q + 1, end, ">: "))
+	for (const char *q = maillog_find(p, end, ">: "); q != NULL;
+	     q = maillog_find(q + 1, end, ">: "))
 		if (enhanced_len(q + 3, end) > 0 || (end - q > 7 && isdigit((unsigned char)q[3]) &&
 						     q[6] == ' ' && enhanced_len(q + 7, end) > 0))
 			best = q + 3;
 	if (best != NULL)
-		set_reply(best, end, ev);
+		maillog_set_reply(best, end, ev);
 }
 
 static void
 postfix_reject(const char *p, const char *end, struct maillog_event *ev)
 {
-	if (starts(p, end, "header ") || starts(p, end, "body ")) {
-		decision(ev, OUTCOME_REFUSED_AFTER_354, true);
+	if (maillog_starts(p, end, "header ") || maillog_starts(p, end, "body ")) {
+		maillog_decision(ev, OUTCOME_REFUSED_AFTER_354, true);
 		reply_after_helo(p, end, ev);
-	} else if (starts(p, end, "DATA from ") || starts(p, end, "BDAT from ")) {
-		decision(ev, OUTCOME_REFUSED_AT_DATA, false);
+	} else if (maillog_starts(p, end, "DATA from ") || maillog_starts(p, end, "BDAT from ")) {
+		maillog_decision(ev, OUTCOME_REFUSED_AT_DATA, false);
 		reply_from_client(p + 10, end, ev);
-	} else if (starts(p, end, "END-OF-MESSAGE from ")) {
-		decision(ev, OUTCOME_REFUSED_AFTER_354, false);
+	} else if (maillog_starts(p, end, "END-OF-MESSAGE from ")) {
+		maillog_decision(ev, OUTCOME_REFUSED_AFTER_354, false);
 		reply_from_client(p + 20, end, ev);
 	}
 }
@@ -652,7 +644,7 @@ postfix_delivery(const char *p, const char *end, struct maillog_event *ev)
 
 	ev->kind = MAILLOG_DELIVERY;
 	for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
-		const char *v = find(p, end, parts[i].mark);
+		const char *v = maillog_find(p, end, parts[i].mark);
 		if (v == NULL)
 			continue;
 		v += strlen(parts[i].mark);
@@ -674,37 +666,37 @@ queued_reply(struct maillog_event *ev)
 
 	sbuf_init(&sb, text, sizeof text);
 	sbuf_printf(&sb, "Ok: queued as %s", ev->queue_id);
-	set_fixed_reply(ev, 250, "2.0.0", text);
+	maillog_set_fixed_reply(ev, 250, "2.0.0", text);
 }
 
 /* After "QID: " in a Postfix line. */
 static void
 postfix_queue_line(const char *p, const char *end, struct maillog_event *ev)
 {
-	if (starts(p, end, "client=")) {
+	if (maillog_starts(p, end, "client=")) {
 		ev->kind = MAILLOG_CLIENT;
 		client_at(p + 7, end, ev);
-	} else if (starts(p, end, "to=<")) {
+	} else if (maillog_starts(p, end, "to=<")) {
 		postfix_delivery(p, end, ev);
-	} else if (starts(p, end, "from=<") && end - p > 14 &&
+	} else if (maillog_starts(p, end, "from=<") && end - p > 14 &&
 		   memcmp(end - 14, "(queue active)", 14) == 0) {
-		decision(ev, OUTCOME_ACCEPTED, false);
+		maillog_decision(ev, OUTCOME_ACCEPTED, false);
 		queued_reply(ev);
 	} else if (end - p == 7 && memcmp(p, "removed", 7) == 0) {
 		ev->kind = MAILLOG_REMOVED;
-	} else if (starts(p, end, "reject: ")) {
+	} else if (maillog_starts(p, end, "reject: ")) {
 		postfix_reject(p + 8, end, ev);
-	} else if (starts(p, end, "milter-reject: END-OF-MESSAGE from ")) {
-		decision(ev, OUTCOME_REFUSED_AFTER_354, false);
+	} else if (maillog_starts(p, end, "milter-reject: END-OF-MESSAGE from ")) {
+		maillog_decision(ev, OUTCOME_REFUSED_AFTER_354, false);
 		reply_from_client(p + 35, end, ev);
-	} else if (starts(p, end, "milter-reject: DATA from ")) {
-		decision(ev, OUTCOME_REFUSED_AT_DATA, false);
+	} else if (maillog_starts(p, end, "milter-reject: DATA from ")) {
+		maillog_decision(ev, OUTCOME_REFUSED_AT_DATA, false);
 		reply_from_client(p + 25, end, ev);
-	} else if (starts(p, end, "milter-discard: ")) {
-		decision(ev, OUTCOME_DISCARDED, false);
+	} else if (maillog_starts(p, end, "milter-discard: ")) {
+		maillog_decision(ev, OUTCOME_DISCARDED, false);
 		queued_reply(ev);
-	} else if (starts(p, end, "discard: ")) {
-		decision(ev, OUTCOME_DISCARDED, true);
+	} else if (maillog_starts(p, end, "discard: ")) {
+		maillog_decision(ev, OUTCOME_DISCARDED, true);
 		queued_reply(ev);
 	}
 }
@@ -713,19 +705,19 @@ postfix_queue_line(const char *p, const char *end, struct maillog_event *ev)
 static void
 postfix_warning(const char *p, const char *end, struct maillog_event *ev)
 {
-	size_t n = qid_len(p, end);
+	size_t n = maillog_qid_len(p, end);
 	if (n == 0)
 		return;
 	const char *what = p + n + 2;
 	/* the replies smtpd gives for them (cleanup_stat.c) */
-	if (starts(what, end, "queue file size limit exceeded"))
-		set_fixed_reply(ev, 552, "5.3.4", "Error: message file too big");
-	else if (starts(what, end, "write queue file: "))
-		set_fixed_reply(ev, 451, "4.3.0", "Error: queue file write error");
+	if (maillog_starts(what, end, "queue file size limit exceeded"))
+		maillog_set_fixed_reply(ev, 552, "5.3.4", "Error: message file too big");
+	else if (maillog_starts(what, end, "write queue file: "))
+		maillog_set_fixed_reply(ev, 451, "4.3.0", "Error: queue file write error");
 	else
 		return;
-	set_qid(ev, p, n);
-	decision(ev, OUTCOME_REFUSED_AFTER_354, true);
+	maillog_set_qid(ev, p, n);
+	maillog_decision(ev, OUTCOME_REFUSED_AFTER_354, true);
 }
 
 /* "lost connection|timeout after DATA (N bytes) from C": by the smtpd pid. */
@@ -733,43 +725,46 @@ static void
 postfix_after_data(const char *p, const char *end, enum outcome o,
 		   struct maillog_event *ev)
 {
-	if (!starts(p, end, "DATA ") && !starts(p, end, "BDAT "))
+	if (!maillog_starts(p, end, "DATA ") && !maillog_starts(p, end, "BDAT "))
 		return;
-	decision(ev, o, false);
+	maillog_decision(ev, o, false);
 	ev->by_pid = true;
-	if (starts(p + 5, end, "(")) {
+	/* the reply smtpd gives when it times a client out (smtpd.c) */
+	if (o == OUTCOME_TIMEOUT_AFTER_354)
+		maillog_set_fixed_reply(ev, 421, "4.4.2", "Error: timeout exceeded");
+	if (maillog_starts(p + 5, end, "(")) {
 		const char *stop;
-		ev->bytes = number(p + 6, end, &stop);
+		ev->bytes = maillog_number(p + 6, end, &stop);
 		p = stop;
 	}
-	const char *from = find(p, end, " from ");
+	const char *from = maillog_find(p, end, " from ");
 	if (from != NULL)
 		client_at(from + 6, end, ev);
 }
 
 static bool
-postfix_claims(const struct prefix *px)
+postfix_claims(const struct maillog_prefix *px)
 {
 	/* syslog_name/daemon: "postfix/smtpd", "postfix/submission/smtpd" */
 	return px->prog != NULL && memchr(px->prog, '/', px->prog_len) != NULL;
 }
 
 static void
-postfix_classify(const struct prefix *px, struct maillog_event *ev)
+postfix_classify(const struct maillog_prefix *px, struct maillog_event *ev)
 {
 	const char *p = px->msg, *end = px->end;
 	size_t n;
 
-	if (starts(p, end, "warning: "))
+	if (maillog_starts(p, end, "warning: "))
 		postfix_warning(p + 9, end, ev);
-	else if (starts(p, end, "disconnect from "))
+	else if (maillog_starts(p, end, "disconnect from "))
 		ev->kind = MAILLOG_SESSION_END;
-	else if (starts(p, end, "lost connection after "))
+	else if (maillog_starts(p, end, "lost connection after "))
 		postfix_after_data(p + 22, end, OUTCOME_ABANDONED_AFTER_354, ev);
-	else if (starts(p, end, "timeout after "))
+	else if (maillog_starts(p, end, "timeout after "))
 		postfix_after_data(p + 14, end, OUTCOME_TIMEOUT_AFTER_354, ev);
-	else if ((n = qid_len(p, end)) > 0 && !starts(p, end, "statistics: ")) {
-		set_qid(ev, p, n);
+	else if ((n = maillog_qid_len(p, end)) > 0 && !maillog_starts(p, end, "statistics: ")) {
+		maillog_set_qid(ev, p, n);
 		postfix_queue_line(p + n + 2, end, ev);
 	}
 }
@@ -778,10 +773,11 @@ postfix_classify(const struct prefix *px, struct maillog_event *ev)
 
 static const struct mta {
 	const char *name;
-	bool      (*claims)(const struct prefix *px);
-	void      (*classify)(const struct prefix *px, struct maillog_event *ev);
+	bool      (*claims)(const struct maillog_prefix *px);
+	void      (*classify)(const struct maillog_prefix *px, struct maillog_event *ev);
 } mtas[] = {
 	{ "postfix", postfix_claims, postfix_classify },
+	{ "sendmail", maillog_sendmail_claims, maillog_sendmail_classify },
 };
 
 static void
@@ -792,9 +788,9 @@ event_reset(struct maillog_event *ev)
 	ev->queue_id[0] = ev->client_addr[0] = ev->enhanced[0] = '\0';
 	ev->pid = ev->client_port = -1;
 	ev->outcome = OUTCOME_ACCEPTED;
-	ev->by_pid = ev->during_upload = false;
+	ev->by_pid = ev->during_upload = ev->proves_queued = false;
 	ev->code = -1;
-	ev->bytes = -1;
+	ev->bytes = ev->rcpts = -1;
 	ev->reply[0] = '\0';
 	ev->sender = ev->status = ev->dsn = ev->relay =
 		(struct maillog_text){ NULL, 0 };
@@ -803,7 +799,7 @@ event_reset(struct maillog_event *ev)
 enum maillog_kind
 maillog_classify(const char *line, size_t len, struct maillog_event *ev)
 {
-	struct prefix px;
+	struct maillog_prefix px;
 	const char *end = line + len;
 
 	event_reset(ev);

@@ -16,12 +16,16 @@
  *	decides, delivers or ends a transaction. Lines that matter for none
  *	are MAILLOG_OTHER.
  *
- *	One function per MTA turns its lines into events (today Postfix; a
- *	Sendmail classifier is one more entry in maillog.c's table). Decisive
- *	lines carry the outcome they prove (outcome.def), the reply as the MTA
- *	logged it and the enhanced code; a 3-digit code only where the MTA
- *	logs one or its source fixes it (Postfix: 552 5.3.4 for the queue file
- *	size limit, 451 4.3.0 for a queue file write error).
+ *	One function per MTA turns its lines into events, chosen by the
+ *	program name: Postfix ("postfix/smtpd", any name with a '/'; in
+ *	maillog.c) and Sendmail ("sendmail", "sm-mta" and Debian's other
+ *	"sm-*" names; maillog_sendmail.c). Decisive lines carry the outcome
+ *	they prove (outcome.def), the reply as the MTA logged it and the
+ *	enhanced code; a 3-digit code only where the MTA logs one or its
+ *	source fixes it (Postfix: 552 5.3.4 for the queue file size limit, 451
+ *	4.3.0 for a queue file write error; Sendmail: 552 5.2.3 for its size
+ *	limit, 550 5.1.1 for an unknown local user, 421 4.4.1 for a data
+ *	timeout).
  *
  *	Pure: no I/O, no allocation, no global state. Text fields of the
  *	event point into the line (valid while it is) or are copied, decoded,
@@ -54,6 +58,8 @@ enum maillog_kind {
 	MAILLOG_DELIVERY,	/* a delivery attempt: status, dsn, relay */
 	MAILLOG_REMOVED,	/* the queue file is gone (QID: removed) */
 	MAILLOG_SESSION_END,	/* the smtpd session is over (disconnect from) */
+	MAILLOG_TXN_END,	/* a transaction with no message is over
+				   (Sendmail: QID: from=<..>, size=0, ...) */
 };
 
 /* What an smtptrace kind=txn line says; strings decoded, capped. */
@@ -91,9 +97,12 @@ struct maillog_event {
 	/* MAILLOG_DECISION */
 	enum outcome outcome;		/* what the line proves */
 	bool   by_pid;			/* no queue id: join by the smtpd pid */
-	bool   during_upload;		/* logged before the client's final dot
-					   (cleanup): final only once the
-					   session moved on */
+	bool   during_upload;		/* logged before the client's final dot:
+					   final only once the session moved on
+					   (Postfix cleanup), or a refused
+					   recipient (Sendmail): no valid
+					   recipients only if the transaction
+					   ends with none accepted */
 	int    code;			/* 3-digit; -1 not known */
 	char   enhanced[MAILLOG_ENHANCED_MAX];	/* "" none */
 	/* The reply the client got, as well as the line tells: as logged
@@ -105,6 +114,12 @@ struct maillog_event {
 	struct maillog_text sender;	/* from=<...> of a refused DATA */
 	/* MAILLOG_DELIVERY */
 	struct maillog_text status, dsn, relay;
+	bool   proves_queued;		/* the line is also the proof that the
+					   message was queued (Sendmail logs
+					   none when it queues): outcome and
+					   reply are set as for a decision */
+	/* MAILLOG_TXN_END */
+	long long rcpts;		/* recipients accepted; -1 not logged */
 	/* every kind: the message part of the line (after "prog[pid]: ") */
 	struct maillog_text message;
 	/* MAILLOG_TXN */
@@ -114,5 +129,35 @@ struct maillog_event {
 /* Classify one line (len bytes, need not be NUL-terminated); returns ev->kind. */
 enum maillog_kind maillog_classify(const char *line, size_t len,
 				   struct maillog_event *ev);
+
+/*
+ * For the classifiers of each MTA (maillog.c, maillog_sendmail.c) only:
+ * the line as split by maillog.c, and the scanners they share. All work
+ * on [p, end) and never read past end.
+ */
+struct maillog_prefix {
+	const char *prog;	/* "postfix/smtpd"; NULL: none */
+	size_t      prog_len;
+	long        pid;	/* -1: none */
+	const char *msg;	/* the message part */
+	const char *end;	/* end of the line */
+};
+
+bool maillog_starts(const char *p, const char *end, const char *word);
+const char *maillog_find(const char *p, const char *end, const char *needle);
+/* Decimal digits at p (-1: none); *stop, when not NULL, past them. */
+long long maillog_number(const char *p, const char *end, const char **stop);
+/* A queue id ("NOQUEUE" included) and ": " at p: its length, else 0. */
+size_t maillog_qid_len(const char *p, const char *end);
+void maillog_set_qid(struct maillog_event *ev, const char *p, size_t n);
+/* The reply as logged, [p, stop): "554 5.7.1 text" or "5.7.1 text". */
+void maillog_set_reply(const char *p, const char *stop, struct maillog_event *ev);
+/* A reply the MTA's source fixes, not its log line. */
+void maillog_set_fixed_reply(struct maillog_event *ev, int code, const char *enhanced,
+			     const char *text);
+void maillog_decision(struct maillog_event *ev, enum outcome o, bool during_upload);
+
+bool maillog_sendmail_claims(const struct maillog_prefix *px);
+void maillog_sendmail_classify(const struct maillog_prefix *px, struct maillog_event *ev);
 
 #endif

@@ -18,6 +18,15 @@
  *	error, discard: header/body) gives way to a final one that follows
  *	(lost connection or timeout after DATA: the client never got the
  *	refusal). Single-threaded.
+ *
+ *	Sendmail (maillog_sendmail.c) needs two more rules, both by queue
+ *	id: it logs no line when it queues a message, so its first delivery
+ *	line (proves_queued) also decides "accepted"; and a refused
+ *	recipient is a tentative no-valid-recipients (during_upload), made
+ *	final by the "from=<..>, size=0, .., nrcpts=0" line that ends a
+ *	transaction with no message (MAILLOG_TXN_END), and dropped when that
+ *	line counts an accepted recipient. MAILLOG_TXN_END is also Sendmail's
+ *	"moved on" for the transaction.
  */
 #include "verdict.h"
 
@@ -346,7 +355,7 @@ split_client(const char *client, char *addr, size_t size, long *port)
 
 /* ---- settling ---------------------------------------------------------- */
 
-/* The reply an outcome implies (421 4.4.2 for a timeout), into e. */
+/* The reply an outcome implies (421 for a timeout, 250 2.0.0 for a discard), into e. */
 static void
 implied_reply(struct pending *e)
 {
@@ -657,10 +666,24 @@ lookup_queue(struct verdict_table *t, const struct maillog_event *ev)
 	return lookup(t, key);
 }
 
+static struct pending *
+queue_entry(struct verdict_table *t, const struct maillog_event *ev)
+{
+	char key[KEY_MAX];
+	struct pending *e;
+
+	if (ev->queue_id[0] == '\0')
+		return NULL;
+	key_queue(key, ev->queue_id);
+	if ((e = lookup_or_create(t, key, PEND_QUEUE)) != NULL)
+		text_copy(e->queue_id, sizeof e->queue_id, ev->queue_id);
+	return e;
+}
+
 static void
 on_delivery(struct verdict_table *t, const struct maillog_event *ev)
 {
-	struct pending *e = lookup_queue(t, ev);
+	struct pending *e = ev->proves_queued ? queue_entry(t, ev) : lookup_queue(t, ev);
 
 	if (e == NULL || e->delivered)
 		return;
@@ -668,6 +691,28 @@ on_delivery(struct verdict_table *t, const struct maillog_event *ev)
 	copy_cut(e->status, sizeof e->status, ev->status.s, ev->status.len);
 	copy_cut(e->dsn, sizeof e->dsn, ev->dsn.s, ev->dsn.len);
 	copy_cut(e->relay, sizeof e->relay, ev->relay.s, ev->relay.len);
+	touch(t, e);
+	if (ev->proves_queued && (!e->decided || e->during_upload))
+		apply(t, e, ev);	/* Sendmail: queued, as the line proves */
+	else
+		try_complete(t, e);
+}
+
+/* Sendmail: a transaction with no message is over (see the top). */
+static void
+on_txn_end(struct verdict_table *t, const struct maillog_event *ev)
+{
+	struct pending *e = queue_entry(t, ev);
+
+	if (e == NULL)
+		return;
+	if (e->decided && e->during_upload && e->decision == OUTCOME_NO_VALID_RECIPIENTS) {
+		if (ev->rcpts > 0)
+			e->decided = false;	/* a recipient was accepted */
+		else
+			e->during_upload = false;
+	}
+	e->moved_on = true;
 	touch(t, e);
 	try_complete(t, e);
 }
@@ -696,6 +741,7 @@ verdict_feed(struct verdict_table *t, const struct maillog_event *ev)
 	case MAILLOG_DELIVERY:		on_delivery(t, ev); break;
 	case MAILLOG_REMOVED:		on_removed(t, ev); break;
 	case MAILLOG_SESSION_END:	on_session_end(t, ev); break;
+	case MAILLOG_TXN_END:		on_txn_end(t, ev); break;
 	case MAILLOG_OTHER:		break;
 	}
 	while (t->txns.oldest != NULL && t->line - t->txns.oldest->touched >= t->window) {

@@ -4,7 +4,9 @@
  * The Postfix and smtptrace lines are real (tests/data/postfix-3.7/ and
  * tests/data/verdicts/run-*: Postfix 3.7.11 on the test instance); the
  * rows marked "prefix" are the same lines under the other syslog
- * prefixes (classic with a space-padded day, RFC 3339, none).
+ * prefixes (classic with a space-padded day, RFC 3339, none). The
+ * Sendmail lines are real too (tests/data/sendmail-8.17/: Debian 12's
+ * Sendmail 8.17.1.9 at LogLevel 9), but for those marked "source".
  */
 #include <stdlib.h>
 
@@ -75,12 +77,18 @@ describe(const struct maillog_event *ev, struct sbuf *sb)
 		put_text(sb, "status", &ev->status);
 		put_text(sb, "dsn", &ev->dsn);
 		put_text(sb, "relay", &ev->relay);
+		if (ev->proves_queued)	/* Sendmail: the line decides, too */
+			sbuf_printf(sb, " queued %s code=%d enh=%s reply=%s",
+				    outcome_name(ev->outcome), ev->code, ev->enhanced, ev->reply);
 		break;
 	case MAILLOG_REMOVED:
 		sbuf_printf(sb, "removed qid=%s", ev->queue_id);
 		break;
 	case MAILLOG_SESSION_END:
 		sbuf_printf(sb, "end pid=%ld", ev->pid);
+		break;
+	case MAILLOG_TXN_END:
+		sbuf_printf(sb, "txn-end qid=%s rcpts=%lld", ev->queue_id, ev->rcpts);
 		break;
 	}
 }
@@ -132,7 +140,8 @@ static const struct row rows[] = {
 	  "decision qid= pid=7380 abandoned-after-354 by-pid code=-1 enh= bytes=1495 "
 	  "addr=127.0.0.1:60376" },
 	{ PF "smtpd[7380]: timeout after DATA (1493 bytes) from unknown[127.0.0.1]:60380",
-	  "decision qid= pid=7380 timeout-after-354 by-pid code=-1 enh= bytes=1493 "
+	  "decision qid= pid=7380 timeout-after-354 by-pid code=421 enh=4.4.2 "
+	  "reply=421 4.4.2 Error: timeout exceeded bytes=1493 "
 	  "addr=127.0.0.1:60380" },
 	{ PF "smtpd[7380]: lost connection after END-OF-MESSAGE from unknown[127.0.0.1]:60376",
 	  "other" },
@@ -201,21 +210,130 @@ static const struct row rows[] = {
 	{ "Dec  1 22:21:29 mx", "other" },
 };
 
+#define SM "Dec  1 23:10:33 mx sm-mta["
+#define QUEUED(q) " queued accepted code=250 enh=2.0.0 reply=250 2.0.0 " q \
+		  " Message accepted for delivery"
+
+static const struct row sendmail_rows[] = {
+	/* a delivery attempt (mailer=) proves the message was queued */
+	{ SM "3594]: 6B1NAOS3003592: to=<b@example.test>, delay=00:00:00, xdelay=00:00:00, mailer=esmtp, pri=31218, relay=[127.0.0.1] [127.0.0.1], dsn=2.0.0, stat=Sent (Ok)",
+	  "delivery qid=6B1NAOS3003592 status=Sent dsn=2.0.0 relay=[127.0.0.1] [127.0.0.1]"
+	  QUEUED("6B1NAOS3003592") },
+	/* source: a deferred delivery, the message queued all the same */
+	{ SM "3594]: 6B1NAOS3003592: to=<b@example.test>,<c@example.test>, ctladdr=<a@example.test> (0/0), delay=00:00:01, xdelay=00:00:01, mailer=esmtp, pri=31218, relay=[127.0.0.1], dsn=4.0.0, stat=Deferred: Connection refused by [127.0.0.1]",
+	  "delivery qid=6B1NAOS3003592 status=Deferred dsn=4.0.0 relay=[127.0.0.1]"
+	  QUEUED("6B1NAOS3003592") },
+	/* the recipients of a refused message: no mailer=, no delivery */
+	{ SM "3657]: 6B1NAXFf003657: to=<b@example.test>, delay=00:00:00, pri=31185, stat=Rejected by test milter",
+	  "other" },
+	{ SM "3657]: 6B1NAXFf003657: Milter: data, reject=550 5.7.1 Rejected by test milter",
+	  "decision qid=6B1NAXFf003657 pid=3657 refused-after-354 code=550 enh=5.7.1 "
+	  "reply=550 5.7.1 Rejected by test milter" },
+	{ SM "3663]: 6B1NAXUC003663: Milter: data, reject=451 4.7.1 Deferred by test milter",
+	  "decision qid=6B1NAXUC003663 pid=3663 refused-after-354 code=451 enh=4.7.1 "
+	  "reply=451 4.7.1 Deferred by test milter" },
+	{ SM "3666]: 6B1NAXMu003666: Milter: data, discard",
+	  "decision qid=6B1NAXMu003666 pid=3666 discarded code=250 enh=2.0.0 "
+	  "reply=250 2.0.0 6B1NAXMu003666 Message accepted for delivery" },
+	{ SM "3666]: 6B1NAXMu003666: discarded",
+	  "decision qid=6B1NAXMu003666 pid=3666 discarded code=250 enh=2.0.0 "
+	  "reply=250 2.0.0 6B1NAXMu003666 Message accepted for delivery" },
+	/* source: a milter refusing the DATA command, and a recipient */
+	{ SM "3666]: 6B1NAXMu003666: Milter: cmd=data, reject=550 5.7.1 Command rejected",
+	  "decision qid=6B1NAXMu003666 pid=3666 refused-at-data code=550 enh=5.7.1 "
+	  "reply=550 5.7.1 Command rejected" },
+	{ SM "3666]: 6B1NAXMu003666: Milter: to=<b@example.test>, reject=550 5.7.1 Command rejected",
+	  "decision qid=6B1NAXMu003666 pid=3666 no-valid-recipients upload code=550 enh=5.7.1 "
+	  "reply=550 5.7.1 Command rejected" },
+	{ SM "3598]: 6B1NAO7x003598: Milter (smtptrace) delete: header X-SMTP-Trace: forged by the client",
+	  "other" },
+	{ SM "3654]: 6B1NAXTo003654: message size (39295) exceeds maximum (20000)",
+	  "decision qid=6B1NAXTo003654 pid=3654 refused-after-354 code=552 enh=5.2.3 "
+	  "reply=552 5.2.3 Message exceeds maximum fixed size (20000) bytes=39295" },
+	{ SM "3609]: 6B1NAQZr003609: collect: premature EOM: unexpected close",
+	  "decision qid=6B1NAQZr003609 pid=3609 abandoned-after-354 code=-1 enh=" },
+	{ SM "3609]: 6B1NAQZr003609: collect: relay=localhost, from=<a@example.test>, info=unexpected close",
+	  "decision qid=6B1NAQZr003609 pid=3609 abandoned-after-354 code=-1 enh=" },
+	{ SM "3612]: 6B1NARkO003612: SYSERR(root): collect: relay=localhost, from=<a@example.test>, info=read timeout",
+	  "decision qid=6B1NARkO003612 pid=3612 timeout-after-354 code=421 enh=4.4.1 "
+	  "reply=421 4.4.1 collect: relay=localhost, from=<a@example.test>, info=read timeout" },
+	/* source: an older version's data timeout */
+	{ SM "3612]: 6B1NARkO003612: timeout waiting for input from localhost during message collect",
+	  "decision qid=6B1NARkO003612 pid=3612 timeout-after-354 code=421 enh=4.4.1 reply=421 4.4.1" },
+	/* refused recipients: tentative (no valid recipients if none is accepted) */
+	{ SM "3639]: 6B1NAW8c003639: ruleset=check_rcpt, arg1=<blocked@example.test>, relay=localhost [127.0.0.1], reject=550 5.2.1 <blocked@example.test>... Mailbox disabled for this recipient",
+	  "decision qid=6B1NAW8c003639 pid=3639 no-valid-recipients upload code=550 enh=5.2.1 "
+	  "reply=550 5.2.1 <blocked@example.test>... Mailbox disabled for this recipient" },
+	{ SM "3636]: 6B1NAWYf003636: <nouser@mx.test>... User unknown",
+	  "decision qid=6B1NAWYf003636 pid=3636 no-valid-recipients upload code=550 enh=5.1.1 "
+	  "reply=550 5.1.1 <nouser@mx.test>... User unknown" },
+	/* source: check_data refusing DATA */
+	{ SM "3639]: 6B1NAW8c003639: ruleset=check_data, arg1=1, relay=localhost [127.0.0.1], reject=550 5.7.1 No data today",
+	  "decision qid=6B1NAW8c003639 pid=3639 refused-at-data code=550 enh=5.7.1 "
+	  "reply=550 5.7.1 No data today" },
+	{ SM "3639]: 6B1NAW8c003639: ruleset=check_mail, arg1=<x@bad.test>, relay=localhost [127.0.0.1], reject=553 5.1.8 <x@bad.test>... Domain of sender address x@bad.test does not exist",
+	  "other" },
+	/* from=: the end of a transaction only when it had no message */
+	{ SM "3639]: 6B1NAW8c003639: from=<a@example.test>, size=0, class=0, nrcpts=0, proto=ESMTP, daemon=MTA, relay=localhost [127.0.0.1]",
+	  "txn-end qid=6B1NAW8c003639 rcpts=0" },
+	{ SM "3624]: 6B1NAWn5003624: from=<first@example.test>, size=0, class=0, nrcpts=1, proto=ESMTP, daemon=MTA, relay=localhost [127.0.0.1]",
+	  "txn-end qid=6B1NAWn5003624 rcpts=1" },
+	{ SM "3609]: 6B1NAQZr003609: from=<a@example.test>, size=608, class=0, nrcpts=1, proto=ESMTP, daemon=MTA, relay=localhost [127.0.0.1]",
+	  "other" },
+	/* the sender and the message-id are the client's: a line that says
+	 * two things says nothing */
+	{ SM "3609]: 6B1NAQZr003609: from=<\"x, size=0, class=0, nrcpts=0, \"@a.test>, size=608, class=0, nrcpts=1, proto=ESMTP, daemon=MTA, relay=localhost [127.0.0.1]",
+	  "other" },
+	{ SM "3609]: 6B1NAQZr003609: from=<a@example.test>, size=608, class=0, nrcpts=1, msgid=<x, size=0, class=0, nrcpts=0, @a>, proto=ESMTP, daemon=MTA, relay=localhost [127.0.0.1]",
+	  "other" },
+	{ SM "3609]: 6B1NAQZr003609: from=<a@example.test>, size=0, class=0, nrcpts=0, msgid=<x, size=0, class=0, nrcpts=0, @a>, proto=ESMTP, daemon=MTA, relay=localhost [127.0.0.1]",
+	  "txn-end qid=6B1NAQZr003609 rcpts=0" },
+	{ SM "3591]: starting daemon (8.17.1.9): SMTP", "other" },
+	{ "Dec  1 23:10:24 mx sendmail[3590]: alias database /tmp/x/aliases rebuilt by root", "other" },
+	{ SM "4157]: 6B1N0JF3014157: localhost [127.0.0.1] did not issue MAIL/EXPN/VRFY/ETRN during connection to MTA",
+	  "other" },
+	/* source: logged while waiting for the next command: it decides nothing */
+	{ SM "4157]: 6B1N0JF3014157: lost input channel from localhost [127.0.0.1] to MTA after rcpt",
+	  "other" },
+	/* another program's line in Sendmail's words */
+	{ "Dec  1 23:10:33 mx myapp[7]: 6B1NAXFf003657: Milter: data, reject=550 5.7.1 x", "other" },
+	/* through Postfix's postlogd and RFC 3339 prefixes */
+	{ "2026-12-01T23:10:33.123456+00:00 mx sm-mta[3657]: 6B1NAXFf003657: Milter: data, reject=550 5.7.1 Rejected by test milter",
+	  "decision qid=6B1NAXFf003657 pid=3657 refused-after-354 code=550 enh=5.7.1 "
+	  "reply=550 5.7.1 Rejected by test milter" },
+	/* smtptrace's own line from the same run */
+	{ "smtptrace[3518]: 6B1NAW8c003639: kind=txn session=7c65605c78ea00cb txn=1 client=localhost[127.0.0.1]:49188 helo=access-3502-16.client.test from=<a@example.test> rcpt=0 rcpt_rejected=0 outcome=aborted-before-data timeline=connect:0,helo:0,mail:1,abort:2 duration_ms=1",
+	  "txn qid=6B1NAW8c003639 session=7c65605c78ea00cb txn=1 client=localhost[127.0.0.1]:49188 "
+	  "from=<a@example.test> outcome=aborted-before-data upload=-1 in_data=-1 stalled=0 rcpt=0/0" },
+};
+
 static void
-test_table(void)
+check_rows(const struct row *table, size_t n)
 {
 	static struct maillog_event ev;	/* large: not on the stack */
 	char got[4096];
 	struct sbuf sb;
 
-	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+	for (size_t i = 0; i < n; i++) {
 		sbuf_init(&sb, got, sizeof got);
-		maillog_classify(rows[i].line, strlen(rows[i].line), &ev);
+		maillog_classify(table[i].line, strlen(table[i].line), &ev);
 		describe(&ev, &sb);
-		if (strcmp(got, rows[i].want) != 0)
-			fprintf(stderr, "\nrow %zu: %.100s\n", i, rows[i].line);
-		EXPECT_STR(got, rows[i].want);
+		if (strcmp(got, table[i].want) != 0)
+			fprintf(stderr, "\nrow %zu: %.100s\n", i, table[i].line);
+		EXPECT_STR(got, table[i].want);
 	}
+}
+
+static void
+test_table(void)
+{
+	check_rows(rows, sizeof rows / sizeof rows[0]);
+}
+
+static void
+test_sendmail_table(void)
+{
+	check_rows(sendmail_rows, sizeof sendmail_rows / sizeof sendmail_rows[0]);
 }
 
 /* Only len bytes are read: what follows is not part of the line. */
@@ -309,6 +427,7 @@ suite_maillog(void)
 	CU_pSuite s = CU_add_suite("maillog classifier", NULL, NULL);
 	return s == NULL ||
 	       !CU_add_test(s, "real lines to events", test_table) ||
+	       !CU_add_test(s, "Sendmail's lines to events", test_sendmail_table) ||
 	       !CU_add_test(s, "reads len bytes, no more", test_length_bound) ||
 	       !CU_add_test(s, "escaped values decoded", test_hostile_values) ||
 	       !CU_add_test(s, "long values capped", test_long_values) ||

@@ -17,6 +17,7 @@
 #include "verdict.h"
 
 #define CASES "tests/data/verdicts/cases.tsv"
+#define SENDMAIL_CASES "tests/data/sendmail-8.17/cases.tsv"
 
 #define EXPECT_PREFIX(got, want) do { \
 	const char *gp_ = (got), *wp_ = (want); \
@@ -295,14 +296,15 @@ check_log(const struct case_row *rows, size_t nrows, int *checked)
 	return failed;
 }
 
+/* A cases.tsv: every log it names, every order; at least min_logs logs and min_checked checks. */
 static void
-test_real_logs(void)
+check_table(const char *path, int min_logs, int min_checked)
 {
 	static struct case_row rows[512];
 	static char text[256 * 1024];
 	size_t len, n = 0;
 	int failed = 0, checked = 0, logs = 0;
-	char *buf = slurp(CASES, &len);
+	char *buf = slurp(path, &len);
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(buf);
 	text_copy(text, sizeof text, buf);
@@ -328,8 +330,21 @@ test_real_logs(void)
 		failed += check_log(&rows[i], j - i, &checked);
 		logs++;
 	}
-	CU_ASSERT(logs >= 20 && checked >= 3 * 100);
+	CU_ASSERT(logs >= min_logs && checked >= min_checked);
 	EXPECT_INT(failed, 0);
+}
+
+static void
+test_real_logs(void)
+{
+	check_table(CASES, 20, 3 * 100);
+}
+
+/* Sendmail 8.17's real log (tests/data/sendmail-8.17/, see its README). */
+static void
+test_sendmail_logs(void)
+{
+	check_table(SENDMAIL_CASES, 18, 3 * 57);
 }
 
 /* ---- small logs in the shape of the real lines ---------------------------- */
@@ -534,6 +549,65 @@ test_window(void)
 	const struct want late = { "s2", "timeout-after-354", true, 6 };
 	run(slow, N(slow), VERDICT_CAP, 3, &g, &st);
 	expect_verdicts(&g, &late, 1, "timeout after the window");
+}
+
+/*
+ * Sendmail's two rules (verdict.c): its first delivery line decides
+ * "accepted"; a refused recipient is no-valid-recipients only when the
+ * "from=<..>, size=0" line that ends the transaction counts no accepted
+ * recipient. Lines in the shape of tests/data/sendmail-8.17/ (queue ids
+ * changed to make four transactions).
+ */
+#define SM "Dec  1 23:10:33 mx sm-mta["
+#define SM_REJECT(q, r) SM "701]: " q ": ruleset=check_rcpt, arg1=<" r ">, relay=localhost " \
+	"[127.0.0.1], reject=550 5.2.1 <" r ">... Mailbox disabled for this recipient"
+#define SM_FROM(q, size, n) SM "701]: " q ": from=<a@example.test>, size=" size ", class=0, " \
+	"nrcpts=" n ", proto=ESMTP, daemon=MTA, relay=localhost [127.0.0.1]"
+#define SM_TXN(q, s, o) "smtptrace[9]: " q ": kind=txn session=" s " txn=1 " \
+	"client=localhost[127.0.0.1]:1 from=<a@example.test> outcome=" o
+
+static const char *const sendmail_join[] = {
+	/* s1: one recipient refused, one accepted, then RSET */
+	SM_REJECT("6B1NAAAA000701", "blocked@example.test"),
+	SM_FROM("6B1NAAAA000701", "0", "1"),
+	SM_TXN("6B1NAAAA000701", "s1", "aborted-before-data"),
+	/* s2: one refused, the message queued and delivered */
+	SM_REJECT("6B1NBBBB000701", "blocked@example.test"),
+	SM_FROM("6B1NBBBB000701", "1200", "1"),
+	SM_TXN("6B1NBBBB000701", "s2", "accepted"),
+	SM "703]: 6B1NBBBB000701: to=<b@example.test>, delay=00:00:00, xdelay=00:00:00, "
+	"mailer=esmtp, pri=31218, relay=[127.0.0.1] [127.0.0.1], dsn=2.0.0, stat=Sent (Ok)",
+	/* s3: every recipient refused, the milter's line first */
+	SM_TXN("6B1NCCCC000701", "s3", "aborted-before-data"),
+	SM_REJECT("6B1NCCCC000701", "blocked@example.test"),
+	SM_REJECT("6B1NCCCC000701", "blocked2@example.test"),
+	SM_FROM("6B1NCCCC000701", "0", "0"),
+	/* s4: a refused message's recipients (no mailer=): nothing decides */
+	SM_TXN("6B1NDDDD000701", "s4", "accepted"),
+	SM "701]: 6B1NDDDD000701: to=<b@example.test>, delay=00:00:00, pri=31185, "
+	"stat=Rejected by test milter",
+};
+
+static void
+test_sendmail_join(void)
+{
+	static struct got g;
+	const struct want w[] = {
+		{ "s1", "aborted-before-data", false, 2 },	/* ended by from=, undone */
+		{ "s2", "accepted", true, 6 },			/* at its delivery line */
+		{ "s3", "no-valid-recipients", true, 10 },	/* at nrcpts=0 */
+		{ "s4", "accepted", false, N(sendmail_join) },	/* at the end */
+	};
+
+	run(sendmail_join, N(sendmail_join), VERDICT_CAP, VERDICT_WINDOW, &g, NULL);
+	expect_verdicts(&g, w, N(w), "Sendmail join");
+	const struct got_one *s3 = find(&g, "s3", 1);
+	EXPECT_CONTAINS(s3 ? s3->kv : "", " code=550 enhanced=5.2.1 reply=\"550 5.2.1 "
+			"<blocked@example.test>... Mailbox disabled for this recipient\" ");
+	const struct got_one *s2 = find(&g, "s2", 1);
+	EXPECT_CONTAINS(s2 ? s2->kv : "", " reply=\"250 2.0.0 6B1NBBBB000701 Message accepted "
+			"for delivery\" ");
+	EXPECT_CONTAINS(s2 ? s2->kv : "", " delivery=Sent dsn=2.0.0 ");
 }
 
 /* A NOQUEUE line meets a refused DATA by address and sender, not another port. */
@@ -886,12 +960,16 @@ suite_verdict(void)
 	CU_pSuite s = CU_add_suite("verdicts (the join) and the summary", NULL, NULL);
 	return s == NULL ||
 	       !CU_add_test(s, "real logs, three orders (tests/data/verdicts/cases.tsv)", test_real_logs) ||
+	       !CU_add_test(s, "Sendmail's real logs, three orders (tests/data/sendmail-8.17/cases.tsv)",
+			    test_sendmail_logs) ||
 	       !CU_add_test(s, "interleaved sessions, the pid join", test_interleaved) ||
 	       !CU_add_test(s, "settled when the evidence is complete", test_settled_when_complete) ||
 	       !CU_add_test(s, "a queue id comes back", test_queue_id_reused) ||
 	       !CU_add_test(s, "the cap", test_cap) ||
 	       !CU_add_test(s, "the quiet window", test_window) ||
 	       !CU_add_test(s, "NOQUEUE joined by address, sender and port", test_noqueue_join) ||
+	       !CU_add_test(s, "Sendmail: a delivery decides, refused recipients wait",
+			    test_sendmail_join) ||
 	       !CU_add_test(s, "hostile values: one clean line", test_hostile_output) ||
 	       !CU_add_test(s, "the output fields", test_format) ||
 	       !CU_add_test(s, "the explanation memo", test_format_memo) ||

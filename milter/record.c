@@ -191,6 +191,9 @@ record_txn(struct record *r, const struct session *s, enum outcome o,
 	}
 	add_text(r, "outcome", outcome_name(o), 0);
 	outcome_reply(o, t, &ir);
+	/* the enhanced code of a data timeout is the MTA's own */
+	if (o == OUTCOME_TIMEOUT_AFTER_354 && s->timeout_enhanced != NULL)
+		text_copy(ir.enhanced, sizeof ir.enhanced, s->timeout_enhanced);
 	if (!implied_reply_empty(&ir)) {
 		sbuf_init(&sb, r->reply, sizeof r->reply);
 		implied_reply_format(&ir, &sb);
@@ -255,7 +258,7 @@ record_stall(struct record *r, const struct stall_view *v)
 	add_num(r, "warning", v->warnings, 0);
 	add_text(r, "explain", "the client got 354 and smtptrace has seen no content "
 		 "since (in_data_ms): most likely the upload is stalled or very slow, and "
-		 "the MTA will give up at its data timeout (421 4.4.2); rarely, the MTA "
+		 "the MTA will give up at its data timeout (421); rarely, the MTA "
 		 "refused the message after its final dot and the client has not sent "
 		 "its next command yet (the milter hears of that only then)", 0);
 }

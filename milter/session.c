@@ -52,6 +52,7 @@ session_create(const char *id, int64_t now_ms)
 	s->connect_at = now_ms;
 	s->helo_at = -1;
 	s->last_txn_end = -1;
+	s->timeout_enhanced = "";
 	txn_reset(&s->txn, 0);
 	return s;
 }
@@ -71,6 +72,19 @@ session_connect(struct session *s, const char *client_name,
 	text_copy(s->client_name, sizeof s->client_name, client_name);
 	text_copy(s->client_addr, sizeof s->client_addr, client_addr);
 	s->client_port = client_port;
+}
+
+void
+session_set_mta(struct session *s, const char *version)
+{
+	if (version == NULL)
+		s->timeout_enhanced = "";
+	else if (strncmp(version, "Postfix", 7) == 0)
+		s->timeout_enhanced = "4.4.2";
+	else if (version[0] >= '0' && version[0] <= '9')
+		s->timeout_enhanced = "4.4.1";	/* Sendmail: its version alone */
+	else
+		s->timeout_enhanced = "";
 }
 
 void

@@ -85,6 +85,7 @@ struct session {
 	char      client_name[SESSION_NAME_MAX];
 	char      client_addr[64];
 	unsigned  client_port;
+	const char *timeout_enhanced;	/* the MTA's data timeout code; "" unknown */
 	char      helo[SESSION_NAME_MAX];	/* "" when said before TLS began */
 	char      helo_before_tls[SESSION_NAME_MAX];
 	unsigned  helo_count;
@@ -93,6 +94,7 @@ struct session {
 	unsigned  txn_count;
 	unsigned  unknown_cmds;
 	unsigned long noreply;		/* SMFIP_NR_* bits agreed with the MTA */
+	struct live_mark live;		/* its row in the table of open sessions (live.h) */
 	struct txn txn;
 };
 
@@ -103,6 +105,12 @@ void session_connect(struct session *s, const char *client_name,
 		     const char *client_addr, unsigned client_port,
 		     int64_t now_ms);
 void session_helo(struct session *s, const char *helo, int64_t now_ms);
+/*
+ * The MTA, from its {v} macro ("Postfix 3.7.11", Sendmail's "8.17.1.9"):
+ * the enhanced code it answers its own data timeout with (Postfix 4.4.2,
+ * Sendmail 4.4.1), "" when not known.
+ */
+void session_set_mta(struct session *s, const char *version);
 void session_set_tls(struct session *s, const char *tls_version);
 /*
  * {tls_version} at MAIL. A client may send STARTTLS and then MAIL without a

@@ -197,6 +197,17 @@ test_reply_explained(void)
 	txn_rcpt(&s->txn, "<b@c>", NULL, NULL, 20);
 	txn_data(&s->txn, 30);
 	txn_mark(&s->txn, PHASE_ABORT, 300030);
+	/* the enhanced code is the MTA's own: known from its {v} */
+	record_txn(&r, s, OUTCOME_TIMEOUT_AFTER_354, 300030);
+	sbuf_init(&sb, buf, sizeof buf);
+	render_kv(&r, &sb);
+	EXPECT_CONTAINS(buf, " reply=421 reply_explain=\"421: transient failure; ");
+	session_set_mta(s, "8.17.1.9");
+	record_txn(&r, s, OUTCOME_TIMEOUT_AFTER_354, 300030);
+	sbuf_init(&sb, buf, sizeof buf);
+	render_kv(&r, &sb);
+	EXPECT_CONTAINS(buf, " reply=\"421 4.4.1\" reply_explain=\"421 4.4.1: transient failure; ");
+	session_set_mta(s, "Postfix 3.7.11");
 	record_txn(&r, s, OUTCOME_TIMEOUT_AFTER_354, 300030);
 	sbuf_init(&sb, buf, sizeof buf);
 	render_kv(&r, &sb);

@@ -32,6 +32,13 @@ CUNIT_LIBS       = $(shell $(PKG_CONFIG) --libs cunit 2>/dev/null || echo -lcuni
 MHD_CFLAGS       = $(shell $(PKG_CONFIG) --cflags libmicrohttpd 2>/dev/null)
 MHD_LIBS         = $(shell $(PKG_CONFIG) --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
 SYSTEMD_LIBS     = $(shell $(PKG_CONFIG) --libs libsystemd 2>/dev/null || echo -lsystemd)
+# smtptrace-top: json-c, libcurl, ncurses (wide-character build).
+JSONC_CFLAGS     = $(shell $(PKG_CONFIG) --cflags json-c 2>/dev/null || echo -I/usr/include/json-c)
+JSONC_LIBS       = $(shell $(PKG_CONFIG) --libs json-c 2>/dev/null || echo -ljson-c)
+CURL_CFLAGS      = $(shell $(PKG_CONFIG) --cflags libcurl 2>/dev/null)
+CURL_LIBS        = $(shell $(PKG_CONFIG) --libs libcurl 2>/dev/null || echo -lcurl)
+NCURSES_CFLAGS   = $(shell $(PKG_CONFIG) --cflags ncursesw 2>/dev/null)
+NCURSES_LIBS     = $(shell $(PKG_CONFIG) --libs ncursesw 2>/dev/null || echo -lncursesw -ltinfo)
 
 ALL_CFLAGS = -std=c11 $(OPT) $(WARN) $(HARDEN) $(LIBCONFIG_CFLAGS) $(MHD_CFLAGS) $(CFLAGS) -MMD -MP
 
@@ -39,14 +46,18 @@ ALL_CFLAGS = -std=c11 $(OPT) $(WARN) $(HARDEN) $(LIBCONFIG_CFLAGS) $(MHD_CFLAGS)
 CORE_SRC = milter/sbuf.c milter/escape.c milter/session.c milter/outcome.c milter/cfgstore.c \
 	   milter/record.c milter/render.c milter/config.c milter/log.c milter/logqueue.c \
 	   milter/callbacks.c milter/header.c milter/codes.c milter/reply.c \
-	   milter/registry.c milter/watchdog.c milter/metrics.c milter/expose.c \
+	   milter/registry.c milter/live.c milter/watchdog.c milter/metrics.c milter/expose.c \
 	   milter/notify.c milter/reload.c
 MILTER_SRC = $(CORE_SRC) milter/mta.c milter/daemon.c milter/httpd.c milter/textfile.c \
 	     milter/main.c
 # smtptrace-explain --verdicts: the log classifier, the join, the report.
-VERDICT_SRC = milter/maillog.c milter/verdict.c milter/summary.c
+VERDICT_SRC = milter/maillog.c milter/maillog_sendmail.c milter/verdict.c milter/summary.c
 EXPLAIN_SRC = milter/sbuf.c milter/escape.c milter/codes.c milter/reply.c \
 	      milter/session.c milter/outcome.c $(VERDICT_SRC) milter/explain.c
+# smtptrace-top: the pure parts (also in the unit tests), then the I/O around them.
+TOP_PURE_SRC = milter/top_str.c milter/top_model.c milter/top_prom.c milter/top_rates.c \
+	       milter/top_state.c milter/top_layout.c milter/top_text.c milter/top_conf.c
+TOP_IO_SRC = milter/top_fetch.c milter/top_poll.c milter/top_view.c milter/smtptrace_top.c
 UNIT_SRC = $(wildcard tests/unit/*.c)
 
 CORE_OBJ   = $(CORE_SRC:%.c=$(BUILD)/%.o)
@@ -54,16 +65,21 @@ MILTER_OBJ = $(MILTER_SRC:%.c=$(BUILD)/%.o)
 UNIT_OBJ   = $(UNIT_SRC:%.c=$(BUILD)/%.o)
 EXPLAIN_OBJ = $(EXPLAIN_SRC:%.c=$(BUILD)/%.o)
 VERDICT_OBJ = $(VERDICT_SRC:%.c=$(BUILD)/%.o)
+TOP_PURE_OBJ = $(TOP_PURE_SRC:%.c=$(BUILD)/%.o)
+TOP_OBJ    = $(TOP_PURE_OBJ) $(TOP_IO_SRC:%.c=$(BUILD)/%.o)
 
 MILTER_BIN = $(BUILD)/smtptrace-milter
 UNIT_BIN   = $(BUILD)/unit-tests
 EXPLAIN_BIN = $(BUILD)/smtptrace-explain
+TOP_BIN    = $(BUILD)/smtptrace-top
 # A small rejecting milter for the end-to-end tests (tests/milter).
 TEST_MILTER_BIN = $(BUILD)/test-milter
 
 # Debian packages: to build, to run the tests and the demo.
-DEPS_BUILD = gcc make pkg-config libmilter-dev libconfig-dev libmicrohttpd-dev libsystemd-dev
-DEPS_TEST  = libcunit1-dev postfix swaks python3 python3-prometheus-client prometheus procps
+DEPS_BUILD = gcc make pkg-config libmilter-dev libconfig-dev libmicrohttpd-dev libsystemd-dev \
+	     libncurses-dev libcurl4-openssl-dev libjson-c-dev
+DEPS_TEST  = libcunit1-dev postfix swaks python3 python3-prometheus-client prometheus procps \
+	     python3-pyte
 DEPS_BENCH = pflogsumm time
 # To build the Debian package (make deb) and check it (make package-check:
 # systemd-analyze, systemd-sysusers, strace, man; systemd-nspawn boots a
@@ -75,7 +91,7 @@ DEPS_PACKAGE = debhelper dpkg-dev lintian systemd strace man-db systemd-containe
 	bench bench-explain bench-verdicts bench-watchdog bench-mta install-packages \
 	prometheus-check
 
-all: $(MILTER_BIN) $(EXPLAIN_BIN)
+all: $(MILTER_BIN) $(EXPLAIN_BIN) $(TOP_BIN)
 
 $(MILTER_BIN): $(MILTER_OBJ)
 	$(CC) $(ALL_CFLAGS) $(LDHARDEN) -o $@ $^ $(LIBCONFIG_LIBS) $(MHD_LIBS) $(SYSTEMD_LIBS) $(MILTER_LIBS) $(LDFLAGS)
@@ -83,11 +99,19 @@ $(MILTER_BIN): $(MILTER_OBJ)
 $(EXPLAIN_BIN): $(EXPLAIN_OBJ)
 	$(CC) $(ALL_CFLAGS) $(LDHARDEN) -o $@ $^ -lpthread $(LDFLAGS)
 
+$(TOP_BIN): $(BUILD)/milter/sbuf.o $(TOP_OBJ)
+	$(CC) $(ALL_CFLAGS) $(LDHARDEN) -o $@ $^ $(CURL_LIBS) $(NCURSES_LIBS) $(JSONC_LIBS) \
+	  $(LIBCONFIG_LIBS) -lm $(LDFLAGS)
+
+# The headers of json-c, libcurl and ncurses: for smtptrace-top's objects only.
+$(TOP_OBJ) $(BUILD)/tests/unit/test_top.o: ALL_CFLAGS += $(JSONC_CFLAGS) $(CURL_CFLAGS) \
+	$(NCURSES_CFLAGS)
+
 $(TEST_MILTER_BIN): $(BUILD)/tests/milter/test_milter.o
 	$(CC) $(ALL_CFLAGS) $(LDHARDEN) -o $@ $^ $(MILTER_LIBS) $(LDFLAGS)
 
-$(UNIT_BIN): $(CORE_OBJ) $(VERDICT_OBJ) $(UNIT_OBJ)
-	$(CC) $(ALL_CFLAGS) $(LDHARDEN) -o $@ $^ $(LIBCONFIG_LIBS) $(CUNIT_LIBS) $(SYSTEMD_LIBS) -lpthread $(LDFLAGS)
+$(UNIT_BIN): $(CORE_OBJ) $(VERDICT_OBJ) $(TOP_PURE_OBJ) $(UNIT_OBJ)
+	$(CC) $(ALL_CFLAGS) $(LDHARDEN) -o $@ $^ $(LIBCONFIG_LIBS) $(CUNIT_LIBS) $(SYSTEMD_LIBS) $(JSONC_LIBS) -lm -lpthread $(LDFLAGS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -124,19 +148,35 @@ unit: $(UNIT_BIN)
 
 PYTHON ?= /usr/bin/python3
 
-cli: $(EXPLAIN_BIN) $(MILTER_BIN)
+cli: $(EXPLAIN_BIN) $(MILTER_BIN) $(TOP_BIN)
 	$(PYTHON) tests/cli/test_explain.py
 	$(PYTHON) tests/cli/test_verdicts.py $(EXPLAIN_BIN)
 	$(PYTHON) tests/cli/test_daemon.py
+	$(PYTHON) tests/cli/test_top.py $(TOP_BIN)
+	$(MAKE) top-asan
+
+# smtptrace-top's cases again (--once, bad input, the screen), built with ASan and UBSan.
+TOP_ASAN_BUILD = $(BUILD)/asan-top
+
+top-asan:
+	$(MAKE) BUILD=$(TOP_ASAN_BUILD) OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \
+	  LDFLAGS="-fsanitize=address,undefined" $(TOP_ASAN_BUILD)/smtptrace-top
+	$(PYTHON) tests/cli/test_top.py $(TOP_ASAN_BUILD)/smtptrace-top
+
+.PHONY: top-asan
 
 # Twice: a unix socket with key=value lines, then TCP with JSON lines; then
-# stall warnings and metrics, and 500 connections held in DATA at once.
-e2e: $(MILTER_BIN) $(EXPLAIN_BIN) $(TEST_MILTER_BIN)
+# stall warnings and metrics, every session in /transactions and /recent, and
+# 500 connections held in DATA at once.
+e2e: $(MILTER_BIN) $(EXPLAIN_BIN) $(TEST_MILTER_BIN) $(TOP_BIN) deps-sendmail
 	$(PYTHON) tests/e2e/test_e2e.py
 	$(PYTHON) tests/e2e/test_e2e.py --milter-transport inet --log-format json
 	$(PYTHON) tests/e2e/test_stall.py
+	$(PYTHON) tests/e2e/test_sessions.py
 	$(PYTHON) tests/e2e/test_concurrency.py
 	$(PYTHON) tests/e2e/test_truth.py
+	$(PYTHON) tests/e2e/test_top.py --milter $(MILTER_BIN) --top $(TOP_BIN)
+	$(PYTHON) tests/e2e/test_sendmail.py
 
 # Faults tried end to end (tests/e2e/test_faults.py): the milter killed under
 # load, 2,000 sessions, a low descriptor limit, allocation failures (an
@@ -207,6 +247,22 @@ demo: deps
 	$(MAKE) all
 	$(PYTHON) tests/demo.py
 
+# A real Sendmail 8.17 beside Postfix for tests/e2e/test_sendmail.py and the
+# demo: Debian's packages unpacked into build/sendmail-root/, never installed
+# (sendmail-bin conflicts with postfix); fetched once, from the package mirror
+# (tests/harness/sendmail.py). Its libraries and m4 are ordinary packages.
+DEPS_SENDMAIL = m4 libdb5.3 libldap-2.5-0 liblockfile1 libnsl2 libsasl2-2 libssl3 util-linux
+
+deps-sendmail:
+	@$(MAKE) -s install-packages PACKAGES="$(DEPS_SENDMAIL)"
+	@cd tests && $(PYTHON) -m harness.sendmail --fetch
+
+demo-sendmail: deps deps-sendmail
+	$(MAKE) all
+	$(PYTHON) tests/demo_sendmail.py
+
+.PHONY: deps-sendmail demo-sendmail
+
 run: $(MILTER_BIN)
 	$(MILTER_BIN) -f -c conf/smtptrace.conf -p unix:$(CURDIR)/$(BUILD)/milter.sock
 
@@ -235,12 +291,13 @@ CONF_FILE = $(DESTDIR)$(SYSCONFDIR)/smtptrace/smtptrace.conf
 
 # The configuration only if there is none (an existing one is never
 # replaced). The unit with this install's paths filled in.
-install: $(MILTER_BIN) $(EXPLAIN_BIN)
+install: $(MILTER_BIN) $(EXPLAIN_BIN) $(TOP_BIN)
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSCONFDIR)/smtptrace \
 	  $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
 	  $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DATADIR)/prometheus $(DESTDIR)$(DOCDIR)
 	install -m 0755 $(MILTER_BIN) $(DESTDIR)$(SBINDIR)/smtptrace-milter
 	install -m 0755 $(EXPLAIN_BIN) $(DESTDIR)$(BINDIR)/smtptrace-explain
+	install -m 0755 $(TOP_BIN) $(DESTDIR)$(BINDIR)/smtptrace-top
 	$(if $(MAN1),install -m 0644 $(MAN1) $(DESTDIR)$(MANDIR)/man1/)
 	$(if $(MAN5),install -m 0644 $(MAN5) $(DESTDIR)$(MANDIR)/man5/)
 	$(if $(MAN8),install -m 0644 $(MAN8) $(DESTDIR)$(MANDIR)/man8/)
@@ -258,6 +315,7 @@ install: $(MILTER_BIN) $(EXPLAIN_BIN)
 # changed one is kept, and said so.
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/smtptrace-milter $(DESTDIR)$(BINDIR)/smtptrace-explain \
+	  $(DESTDIR)$(BINDIR)/smtptrace-top \
 	  $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(MAN1))) \
 	  $(addprefix $(DESTDIR)$(MANDIR)/man5/,$(notdir $(MAN5))) \
 	  $(addprefix $(DESTDIR)$(MANDIR)/man8/,$(notdir $(MAN8))) \
@@ -306,6 +364,7 @@ help:
 	@echo "make deps      install the Debian packages needed (as root)"
 	@echo "make check     all tests: unit (CUnit) and end to end on a private Postfix"
 	@echo "make demo      a private loopback Postfix with the milter, a few transactions"
+	@echo "make demo-sendmail  the same through a private Sendmail 8.17 (make deps-sendmail)"
 	@echo "make bench     benchmarks that print figures (smtptrace-explain vs pflogsumm,"
 	@echo "               stall warning lateness, MTA throughput with and without the milter)"
 	@echo "make run       the milter in the foreground on $(BUILD)/milter.sock"
@@ -318,4 +377,4 @@ help:
 	@echo "make deb       the Debian package, into $(DEB_DIR)/"
 	@echo "make package-check  build, lint, install and purge the package (as root)"
 
--include $(MILTER_OBJ:.o=.d) $(UNIT_OBJ:.o=.d) $(EXPLAIN_OBJ:.o=.d) $(VERDICT_OBJ:.o=.d) $(BUILD)/tests/milter/test_milter.d
+-include $(MILTER_OBJ:.o=.d) $(UNIT_OBJ:.o=.d) $(EXPLAIN_OBJ:.o=.d) $(VERDICT_OBJ:.o=.d) $(TOP_OBJ:.o=.d) $(BUILD)/tests/milter/test_milter.d

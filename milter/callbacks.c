@@ -4,7 +4,9 @@
  * DESCRIPTION
  *	See callbacks.h. Which thread: any libmilter worker. What it owns:
  *	the session of each connection, created at negotiate (or connect,
- *	when the MTA skips negotiation) and freed at close.
+ *	when the MTA skips negotiation) and freed at close. Each phase a
+ *	session enters is published to the registry's table of open sessions
+ *	(live.h: a store, never a wait) for /transactions and /recent.
  */
 #include "callbacks.h"
 
@@ -19,6 +21,7 @@
 #include "cfgstore.h"
 #include "escape.h"
 #include "header.h"
+#include "live.h"
 #include "log.h"
 #include "metrics.h"
 #include "mta.h"
@@ -53,6 +56,13 @@
 
 static struct registry *registry;
 static atomic_long connection_room;
+
+/* The table of open sessions: the registry's, when there is one. */
+static struct live *
+live_of(void)
+{
+	return registry != NULL ? &registry->live : NULL;
+}
 
 void
 callbacks_init(const struct config *config, struct registry *reg)
@@ -109,6 +119,7 @@ cb_session_new(SMFICTX *ctx)
 		return NULL;
 	}
 	metrics_connection_open();
+	live_session_open(live_of(), s, s->connect_at);
 	long room = atomic_load(&connection_room);
 	if (room > 0 && (long)metrics_connections_open() >= room)
 		log_degraded(DEGRADED_FD_LIMIT, "the open-files limit");
@@ -157,6 +168,7 @@ start_watching(struct session *s, int64_t now)
 	text_copy(v->helo, sizeof v->helo, s->helo);
 	text_copy(v->sender, sizeof v->sender, s->txn.sender);
 	v->rcpt = s->txn.rcpt_accepted;
+	s->txn.stall.live_ref = s->live.ref;	/* its warnings shown in its row */
 	if (registry_add(registry, &s->txn.stall, now) != 0)
 		log_degraded(DEGRADED_REGISTRY_FULL, s->id);
 }
@@ -191,7 +203,9 @@ txn_finish(struct session *s, int64_t end_ms, enum outcome_next next)
 	metrics_transaction(s, o);
 	record_txn(&rec, s, o, end_ms);
 	log_record(&rec, cfg->log_format);
+	live_session_ended(live_of(), &rec, end_ms);
 	txn_end(s, end_ms);
+	live_session_idle(live_of(), s, end_ms);
 }
 
 /*
@@ -231,6 +245,7 @@ session_drop(SMFICTX *ctx, struct session *s, int64_t now)
 		record_conn(&rec, s, now);
 		log_record(&rec, cfg->log_format);
 	}
+	live_session_close(live_of(), s);
 	mta_setpriv(ctx, NULL);
 	session_free(s);
 	cfgstore_release(cfg);
@@ -258,7 +273,7 @@ cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 	if (s != NULL)
 		s->noreply = noreply;
 	if (*pf0 & SMFIF_SETSYMLIST) {
-		mta_setsymlist(ctx, SMFIM_CONNECT, "j");
+		mta_setsymlist(ctx, SMFIM_CONNECT, "j v");
 		mta_setsymlist(ctx, SMFIM_HELO, "{tls_version}");
 		mta_setsymlist(ctx, SMFIM_ENVFROM, "i {auth_authen} {tls_version}");
 		mta_setsymlist(ctx, SMFIM_ENVRCPT,
@@ -302,6 +317,8 @@ cb_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *hostaddr)
 		return SMFIS_CONTINUE;
 	client_address(hostaddr, addr, sizeof addr, &port);
 	session_connect(s, hostname, addr, port, mta_now_ms());
+	session_set_mta(s, mta_getsymval(ctx, "v"));
+	live_session_update(live_of(), s, LIVE_CONNECT, s->connect_at);
 	debug_event(s, "connect");
 	return reply(s, SMFIP_NR_CONN);
 }
@@ -317,6 +334,8 @@ cb_helo(SMFICTX *ctx, char *helohost)
 	txn_settle(s, OUTCOME_NEXT_COMMAND, false, now);
 	session_helo(s, helohost, now);
 	session_set_tls(s, mta_getsymval(ctx, "{tls_version}"));
+	if (!s->txn.active)
+		live_session_update(live_of(), s, LIVE_HELO, now);
 	debug_event(s, "helo");
 	return reply(s, SMFIP_NR_HELO);
 }
@@ -339,6 +358,7 @@ cb_envfrom(SMFICTX *ctx, char **argv)
 	txn_begin(s, argv ? argv[0] : NULL, mta_getsymval(ctx, "{auth_authen}"),
 		  now);
 	take_queue_id(ctx, &s->txn);
+	live_session_update(live_of(), s, LIVE_MAIL, now);
 	debug_event(s, "mail");
 	return reply(s, SMFIP_NR_MAIL);
 }
@@ -364,6 +384,7 @@ cb_envrcpt(SMFICTX *ctx, char **argv)
 	if (status != NULL)
 		metrics_rejected(status);
 	take_queue_id(ctx, &s->txn);
+	live_session_update(live_of(), s, LIVE_RCPT, s->txn.at[PHASE_RCPT]);
 	debug_event(s, status ? "rcpt-rejected" : "rcpt");
 	return reply(s, SMFIP_NR_RCPT);
 }
@@ -380,6 +401,7 @@ cb_data(SMFICTX *ctx)
 	int64_t now = mta_now_ms();
 	txn_data(&s->txn, now);
 	take_queue_id(ctx, &s->txn);
+	live_session_update(live_of(), s, LIVE_DATA, now);	/* before the watch */
 	start_watching(s, now);
 	debug_event(s, "data");
 	return reply(s, SMFIP_NR_DATA);
@@ -394,6 +416,7 @@ cb_header(SMFICTX *ctx, char *name, char *value)
 		return reply(s, SMFIP_NR_HDR);
 	stop_watching(s);
 	txn_header(&s->txn, name, value, s->cfg->header_name, mta_now_ms());
+	live_session_update(live_of(), s, LIVE_CONTENT, s->txn.at[PHASE_HEADER]);
 	return reply(s, SMFIP_NR_HDR);
 }
 
@@ -407,6 +430,7 @@ cb_eoh(SMFICTX *ctx)
 	stop_watching(s);
 	txn_eoh(&s->txn, mta_now_ms());
 	take_queue_id(ctx, &s->txn);
+	live_session_update(live_of(), s, LIVE_CONTENT, s->txn.at[PHASE_EOH]);
 	debug_event(s, "eoh");
 	return reply(s, SMFIP_NR_EOH);
 }
@@ -421,6 +445,7 @@ cb_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
 		return reply(s, SMFIP_NR_BODY);
 	stop_watching(s);
 	txn_body(&s->txn, len, mta_now_ms());
+	live_session_update(live_of(), s, LIVE_CONTENT, s->txn.at[PHASE_BODY]);
 	return reply(s, SMFIP_NR_BODY);
 }
 
@@ -435,6 +460,7 @@ cb_eom(SMFICTX *ctx)
 	stop_watching(s);
 	txn_mark(&s->txn, PHASE_EOM, now);
 	take_queue_id(ctx, &s->txn);
+	live_session_update(live_of(), s, LIVE_CONTENT, now);
 	debug_event(s, "eom");
 	header_apply(ctx, s->cfg, s, now);
 	txn_finish(s, now, OUTCOME_NEXT_NONE);
@@ -462,6 +488,8 @@ cb_abort(SMFICTX *ctx)
 	stop_watching(s);
 	if (!outcome_needs_next(&s->txn))
 		txn_finish(s, now, OUTCOME_NEXT_NONE);
+	else
+		live_session_idle(live_of(), s, now);	/* over, for the client */
 	return SMFIS_CONTINUE;
 }
 

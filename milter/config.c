@@ -82,6 +82,7 @@ static const struct key_spec keys[] = {
 	{ STR("metrics.textfile", metrics_textfile) },
 	{ INT("metrics.textfile_interval", metrics_textfile_interval, 1, 3600) },
 	{ STR("metrics.http_listen", metrics_http_listen) },
+	{ INT("metrics.recent", metrics_recent, 0, 100000) },
 };
 
 static const char *const groups[] = { "log", "header", "mta", "stall", "metrics" };
@@ -90,7 +91,7 @@ static const char *const groups[] = { "log", "header", "mta", "stall", "metrics"
 static const char *const restart_keys[] = {
 	"socket", "socket_umask", "user", "pidfile", "milter_timeout",
 	"log.facility", "log.ident", "metrics.textfile",
-	"metrics.textfile_interval", "metrics.http_listen",
+	"metrics.textfile_interval", "metrics.http_listen", "metrics.recent",
 };
 
 void
@@ -110,6 +111,7 @@ config_defaults(struct config *cfg)
 	cfg->stall_warn_after = 30;
 	cfg->stall_repeat_every = 60;
 	cfg->metrics_textfile_interval = 15;
+	cfg->metrics_recent = 1000;
 }
 
 static void

@@ -50,6 +50,7 @@ struct config {
 	char metrics_textfile[CONFIG_STR_MAX];	/* "" = off */
 	int  metrics_textfile_interval;	/* seconds */
 	char metrics_http_listen[64];	/* "host:port", "[v6]:port"; "" = off */
+	int  metrics_recent;		/* transactions kept for /recent; 0 = off */
 };
 
 struct config_errors {

@@ -1,6 +1,6 @@
 /*
  * NAME
- *	httpd - /metrics and /transactions over HTTP (libmicrohttpd)
+ *	httpd - /metrics, /transactions and /recent over HTTP (libmicrohttpd)
  * DESCRIPTION
  *	See httpd.h. Which thread: libmicrohttpd's internal polling thread.
  */
@@ -13,9 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "config.h"
 #include "expose.h"
+#include "live.h"
 
 static enum MHD_Result
 respond(struct MHD_Connection *c, unsigned status, char *body, size_t len,
@@ -48,6 +50,57 @@ respond_text(struct MHD_Connection *c, unsigned status, const char *text)
 	return respond(c, status, body, len, "text/plain; charset=utf-8");
 }
 
+static size_t
+limit_arg(struct MHD_Connection *c)
+{
+	const char *limit = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit");
+
+	return limit != NULL ? strtoul(limit, NULL, 10) : 0;
+}
+
+static int64_t
+wall_clock_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* /transactions[?phase=P][&limit=N] */
+static enum MHD_Result
+handle_transactions(struct httpd *h, struct MHD_Connection *c)
+{
+	const char *phase = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "phase");
+	struct expose_query q = { .limit = limit_arg(c) };
+	size_t len = 0;
+
+	if (phase != NULL) {
+		int p = live_phase_from_name(phase);
+		if (p < 0)
+			return respond_text(c, MHD_HTTP_BAD_REQUEST, "smtptrace: phase is one of "
+					    "connect, helo, mail, rcpt, data, content\n");
+		q.phase_mask = LIVE_PHASE_BIT(p);
+	}
+	char *body = expose_sessions(h->reg, &q, registry_clock_ms(), &len);
+	if (body == NULL)
+		return respond_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "no memory\n");
+	return respond(c, MHD_HTTP_OK, body, len, "application/json");
+}
+
+/* /recent[?limit=N] */
+static enum MHD_Result
+handle_recent(struct httpd *h, struct MHD_Connection *c)
+{
+	size_t len = 0;
+	char *body = expose_recent(h->reg, limit_arg(c), registry_clock_ms(),
+				   wall_clock_ms(), &len);
+
+	if (body == NULL)
+		return respond_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "no memory\n");
+	return respond(c, MHD_HTTP_OK, body, len, "application/json");
+}
+
 static enum MHD_Result
 handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
        const char *version, const char *upload_data, size_t *upload_data_size,
@@ -68,16 +121,12 @@ handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
 			return respond_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "no memory\n");
 		return respond(c, MHD_HTTP_OK, body, len, "text/plain; version=0.0.4; charset=utf-8");
 	}
-	if (strcmp(url, "/transactions") == 0) {
-		const char *limit = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit");
-		body = expose_transactions(h->reg, registry_clock_ms(),
-					   limit ? strtoul(limit, NULL, 10) : 0, &len);
-		if (body == NULL)
-			return respond_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "no memory\n");
-		return respond(c, MHD_HTTP_OK, body, len, "application/json");
-	}
+	if (strcmp(url, "/transactions") == 0)
+		return handle_transactions(h, c);
+	if (strcmp(url, "/recent") == 0)
+		return handle_recent(h, c);
 	return respond_text(c, MHD_HTTP_NOT_FOUND,
-			    "smtptrace: try /metrics or /transactions\n");
+			    "smtptrace: try /metrics, /transactions or /recent\n");
 }
 
 #define HTTPD_CONNECTIONS_MAX	256U

@@ -1,14 +1,16 @@
 /*
  * NAME
- *	httpd - /metrics and /transactions over HTTP (libmicrohttpd)
+ *	httpd - /metrics, /transactions and /recent over HTTP (libmicrohttpd)
  * SYNOPSIS
  *	httpd_start(&h, "127.0.0.1:9754", &registry, err, sizeof err);
  *	httpd_stop(&h);
  * DESCRIPTION
  *	libmicrohttpd's own polling thread serves GET (and HEAD) of
- *	/metrics (Prometheus text format 0.0.4) and /transactions (JSON);
- *	other paths get 404, other methods 405. At most 32 connections, 10 s
- *	each. It never touches libmilter. Start it after the signals that
+ *	/metrics (Prometheus text format 0.0.4), /transactions[?phase=P]
+ *	[&limit=N] and /recent[?limit=N] (JSON, expose.h; an unknown phase
+ *	gets 400); other paths get 404, other methods 405. At most 256
+ *	connections, each closed after 5 s idle (a few stuck clients cannot
+ *	keep a scraper out). It never touches libmilter. Start it after the signals that
  *	libmilter's signal thread waits for are blocked.
  */
 #ifndef SMTPTRACE_HTTPD_H

@@ -26,6 +26,7 @@
 #include "daemon.h"
 #include "escape.h"
 #include "httpd.h"
+#include "live.h"
 #include "log.h"
 #include "metrics.h"
 #include "mta.h"
@@ -336,6 +337,11 @@ main(int argc, char **argv)
 	if (registry_init(&sv.registry, (int64_t)cfg.stall_warn_after * 1000,
 			  (int64_t)cfg.stall_repeat_every * 1000) != 0) {
 		fprintf(stderr, "smtptrace-milter: cannot set up the stall registry\n");
+		return 1;
+	}
+	if (live_recent_alloc(&sv.registry.live, (size_t)cfg.metrics_recent) != 0) {
+		fprintf(stderr, "smtptrace-milter: metrics.recent: no memory for %d entries\n",
+			cfg.metrics_recent);
 		return 1;
 	}
 	if (start(&o, &cfg, have_user ? &user : NULL, &sv) < 0 ||

@@ -30,12 +30,17 @@ registry_init(struct registry *reg, int64_t warn_after_ms, int64_t repeat_ms)
 	memset(reg, 0, sizeof *reg);
 	reg->warn_after_ms = warn_after_ms;
 	reg->repeat_ms = repeat_ms;
-	if (pthread_mutex_init(&reg->lock, NULL) != 0)
+	if (live_init(&reg->live) != 0)
 		return -1;
+	if (pthread_mutex_init(&reg->lock, NULL) != 0) {
+		live_destroy(&reg->live);
+		return -1;
+	}
 	if (pthread_condattr_init(&attr) != 0 ||
 	    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) != 0 ||
 	    pthread_cond_init(&reg->changed, &attr) != 0) {
 		pthread_mutex_destroy(&reg->lock);
+		live_destroy(&reg->live);
 		return -1;
 	}
 	pthread_condattr_destroy(&attr);
@@ -58,6 +63,7 @@ registry_destroy(struct registry *reg)
 	reg->heap = NULL;
 	pthread_cond_destroy(&reg->changed);
 	pthread_mutex_destroy(&reg->lock);
+	live_destroy(&reg->live);
 }
 
 /* ---- the heap of next warnings ---------------------------------------- */
@@ -210,6 +216,7 @@ due_locked(struct registry *reg, int64_t now_ms, struct stall_view *out,
 			reg->stalled++;
 			reg->stalls_total++;
 		}
+		live_set_warnings(&reg->live, e->live_ref, e->view.warnings);
 		e->view.in_data_ms = now_ms - e->view.data_at;
 		out[n++] = e->view;
 		if (reg->repeat_ms > 0) {
@@ -282,20 +289,13 @@ registry_stop(struct registry *reg)
 	pthread_mutex_unlock(&reg->lock);
 }
 
-size_t
-registry_snapshot(struct registry *reg, int64_t now_ms, struct stall_view *out,
-		  size_t max)
+void
+registry_timing(struct registry *reg, int64_t *warn_after_ms, int64_t *repeat_ms)
 {
-	size_t n = 0;
-
 	pthread_mutex_lock(&reg->lock);
-	for (struct stall_entry *e = reg->tail; e != NULL && n < max; e = e->prev) {
-		out[n] = e->view;
-		out[n].in_data_ms = now_ms - e->view.data_at;
-		n++;
-	}
+	*warn_after_ms = reg->warn_after_ms;
+	*repeat_ms = reg->repeat_ms;
 	pthread_mutex_unlock(&reg->lock);
-	return n;
 }
 
 void

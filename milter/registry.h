@@ -1,6 +1,6 @@
 /*
  * NAME
- *	registry - the transactions now in DATA, and when each one stalls
+ *	registry - the sessions open now; those in DATA, and when each one stalls
  * SYNOPSIS
  *	registry_init(&reg, warn_after_ms, repeat_ms);
  *	registry_add(&reg, &txn->stall, now_ms);	at DATA
@@ -19,6 +19,12 @@
  *	watchdog never reads a session that its own thread may be changing.
  *	Functions taking now_ms are pure bookkeeping: tests drive them with
  *	a fake clock; registry_wait_due uses CLOCK_MONOTONIC.
+ *
+ *	The registry also holds the table of every session open and the ring
+ *	of transactions just ended (reg->live, live.h), which /transactions
+ *	and /recent read without this mutex. An entry names its session's
+ *	slot there (live_ref): each warning stores the entry's count into
+ *	that slot, so a row in DATA shows its warnings.
  */
 #ifndef SMTPTRACE_REGISTRY_H
 #define SMTPTRACE_REGISTRY_H
@@ -28,9 +34,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "live.h"
+
 #define REGISTRY_TEXT_MAX 128
 
-/* What a warning or a /transactions row shows of one transaction. */
+/* What a stall warning shows of one transaction. */
 struct stall_view {
 	char     session[17];
 	unsigned txn;
@@ -49,6 +57,7 @@ struct stall_entry {
 	int64_t             next_warn_at;	/* heap key */
 	size_t              heap_index;		/* REGISTRY_NOT_IN_HEAP when not */
 	bool                registered;
+	unsigned            live_ref;	/* its session's slot in reg->live; 0: none */
 	struct stall_entry *prev, *next;
 };
 
@@ -66,6 +75,7 @@ struct registry {
 	struct stall_entry **heap;
 	size_t               heap_len, heap_cap;
 	bool                 stopping;
+	struct live          live;	/* every session open (live.h); its own locks */
 };
 
 int  registry_init(struct registry *reg, int64_t warn_after_ms, int64_t repeat_ms);
@@ -90,9 +100,8 @@ int64_t registry_next_deadline(struct registry *reg);
 size_t registry_wait_due(struct registry *reg, struct stall_view *out, size_t max);
 void registry_stop(struct registry *reg);
 
-/* Copies of up to max entries, the longest in DATA first. */
-size_t registry_snapshot(struct registry *reg, int64_t now_ms,
-			 struct stall_view *out, size_t max);
+/* The timing transactions entering DATA now get (ms). */
+void registry_timing(struct registry *reg, int64_t *warn_after_ms, int64_t *repeat_ms);
 /* One consistent reading of the gauges and the stall counter. */
 void registry_counts(struct registry *reg, size_t *in_data, size_t *stalled,
 		     unsigned long *stalls_total);

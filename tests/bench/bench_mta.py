@@ -14,6 +14,18 @@ tests/harness/instance.py:
                        it arm a 1 s deadline per DATA and report any upload slower
                        than that)
 
+Options (environment):
+
+  BENCH_READER=SECONDS  also poll GET /transactions (every open session: what
+                        smtptrace-top shows) every SECONDS (e.g. 0.5) during each run of
+                        every configuration that has metrics.http_listen; its polls, the
+                        rows they listed and how long they took are printed
+  BENCH_MILTER_BEFORE=PATH  another smtptrace-milter binary (e.g. one built before a
+                        change): "before" copies of the two milter configurations run
+                        with it, interleaved with the others in the same rounds, so a
+                        change's cost is read within one run (the machine swings +-30 %
+                        between runs)
+
 The milter is attached as README recommends: smtpd_milters = { inet:127.0.0.1:PORT,
 default_action=accept } (the shipped socket default is loopback TCP;
 BENCH_MILTER_TRANSPORT=unix uses the harness's unix socket instead).
@@ -50,8 +62,10 @@ its VmHWM (peak).
 
 Environment: BENCH_MESSAGES (2000), BENCH_ROUNDS (3), BENCH_SESSIONS (20),
 BENCH_SIZE (4096 bytes of body), BENCH_WARMUP (200), BENCH_MILTER_TRANSPORT
-(inet). Run as root (Postfix). Ends with "bench-mta: done".
+(inet), BENCH_READER, BENCH_MILTER_BEFORE (above). Run as root (Postfix). Ends
+with "bench-mta: done".
 """
+import json
 import os
 import statistics
 import subprocess
@@ -72,6 +86,8 @@ SESSIONS = int(os.environ.get('BENCH_SESSIONS', '20'))
 SIZE = int(os.environ.get('BENCH_SIZE', '4096'))
 WARMUP = int(os.environ.get('BENCH_WARMUP', '200'))
 TRANSPORT = os.environ.get('BENCH_MILTER_TRANSPORT', 'inet')
+READER = float(os.environ.get('BENCH_READER', '0') or 0)
+BEFORE = os.environ.get('BENCH_MILTER_BEFORE', '')
 PAUSE = 0.5      # seconds between runs, after sync
 CLK_TCK = os.sysconf('SC_CLK_TCK')
 QUEUE_SUBDIRS = ('maildrop', 'incoming', 'active', 'deferred', 'hold', 'corrupt')
@@ -91,11 +107,12 @@ SMTPD_TIMEOUT = 60
 
 
 class Config:
-    def __init__(self, name, milter, extra='', http_port=None):
+    def __init__(self, name, milter, extra='', http_port=None, milter_path=None):
         self.name = name
         self.milter = milter
         self.extra = extra
         self.http_port = http_port
+        self.milter_path = milter_path   # None: the harness's ($SMTPTRACE_MILTER)
         self.inst = None
         self.rates = []          # accepted messages/s per round
         self.e2e = []            # delivered messages/s per round
@@ -106,6 +123,8 @@ class Config:
         self.warnings = []       # figures suspect, printed only
         self.scrapes = 0
         self.last_metrics = ''
+        self.polls = []          # (seconds, rows listed, sessions open) per /transactions poll
+        self.poll_errors = 0
 
 
 def proc_cpu(pid):
@@ -178,6 +197,31 @@ class Scraper(threading.Thread):
                 return
 
 
+class Reader(threading.Thread):
+    """GET /transactions every READER seconds while a run lasts (what smtptrace-top does)."""
+
+    def __init__(self, cfg):
+        super().__init__(daemon=True)
+        self.cfg = cfg
+        self.stop_evt = threading.Event()
+
+    def run(self):
+        url = 'http://127.0.0.1:%d/transactions' % self.cfg.http_port
+        while True:
+            t0 = time.monotonic()
+            try:
+                with urllib.request.urlopen(url, timeout=5) as r:
+                    doc = json.loads(r.read().decode('utf-8'))
+                # "open": every session (a milter before it listed only those in DATA)
+                self.cfg.polls.append((time.monotonic() - t0, doc.get('count', 0),
+                                       doc.get('open')))
+            except (OSError, ValueError) as e:
+                self.cfg.poll_errors += 1
+                self.cfg.warnings.append('poll %s: %s' % (url, e))
+            if self.stop_evt.wait(max(0.0, READER - (time.monotonic() - t0))):
+                return
+
+
 def one_run(cfg, count, tag):
     """Send `count` messages through cfg's instance; wait until all are in the sink.
     Returns (accept_seconds, delivered_seconds, milter_cpu_s, machine_cpu_s), or None."""
@@ -185,6 +229,7 @@ def one_run(cfg, count, tag):
     pid = inst.milter_proc.pid if cfg.milter else None
     expect = cfg.sent + count
     scraper = Scraper(cfg) if cfg.http_port else None
+    reader = Reader(cfg) if cfg.http_port and READER > 0 else None
     argv = [SMTP_SOURCE, '-4', '-s', str(SESSIONS), '-m', str(count), '-l', str(SIZE),
             '-M', 'client.bench.test', '-f', 'sender@bench.test', '-t', 'rcpt@example.test',
             '-N', '127.0.0.1:%d' % inst.smtp_port]
@@ -196,6 +241,8 @@ def one_run(cfg, count, tag):
     busy0 = machine_busy()
     if scraper:
         scraper.start()
+    if reader:
+        reader.start()
     t0 = time.monotonic()
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT)
@@ -224,6 +271,9 @@ def one_run(cfg, count, tag):
     if scraper:
         scraper.stop_evt.set()
         scraper.join()
+    if reader:
+        reader.stop_evt.set()
+        reader.join()
     n_sink = sink_count(inst)
     if not sent_ok or n_sink != expect:
         cfg.failed.append('%s %s: smtp-source exit %s, %d of %d messages in the sink, %d in the '
@@ -271,18 +321,35 @@ def main():
         print('bench-mta: %s missing (apt-get install postfix)' % SMTP_SOURCE, file=sys.stderr)
         return 1
     t_start = time.monotonic()
+    def metrics_extra(port):
+        return ('stall: { warn_after = 1; repeat_every = 1; };\n'
+                'metrics: { http_listen = "127.0.0.1:%d"; };\n' % port)
+
     http_port = free_port()
     configs = [
         Config('no milter', False),
         Config('smtptrace', True),
-        Config('smtptrace+metrics+stall', True,
-               'stall: { warn_after = 1; repeat_every = 1; };\n'
-               'metrics: { http_listen = "127.0.0.1:%d"; };\n' % http_port, http_port),
+        Config('smtptrace+metrics+stall', True, metrics_extra(http_port), http_port),
     ]
+    if BEFORE:
+        if not os.access(BEFORE, os.X_OK):
+            print('bench-mta: BENCH_MILTER_BEFORE=%s is not an executable' % BEFORE, file=sys.stderr)
+            return 1
+        before_port = free_port()
+        configs += [
+            Config('before: smtptrace', True, milter_path=BEFORE),
+            Config('before: +metrics+stall', True, metrics_extra(before_port), before_port,
+                   milter_path=BEFORE),
+        ]
     print('bench-mta: smtp-source -s %d -m %d -l %d (one message per connection), %d rounds, '
           'configurations interleaved (order rotated per round), instances kept across rounds, '
           'milter over %s; %d CPUs'
           % (SESSIONS, MESSAGES, SIZE, ROUNDS, TRANSPORT, os.cpu_count() or 0))
+    milter_bin = os.environ.get('SMTPTRACE_MILTER') or os.path.join(TOP, 'build', 'smtptrace-milter')
+    print('milter: %s%s' % (milter_bin, '; before: %s' % BEFORE if BEFORE else ''))
+    if READER > 0:
+        print('a reader polls GET /transactions every %.2f s in each run of the configurations '
+              'with metrics' % READER)
     print('rate = messages / smtp-source wall time = all accepted (250 after DATA); '
           'each run then waits until smtp-sink has them all')
     rc = 0
@@ -290,7 +357,7 @@ def main():
         for cfg in configs:
             cfg.inst = Instance(milter=cfg.milter, milter_transport=TRANSPORT,
                                 smtpd_timeout=SMTPD_TIMEOUT, main_cf=MAIN_CF,
-                                milter_config_extra=cfg.extra)
+                                milter_config_extra=cfg.extra, milter_path=cfg.milter_path)
             cfg.inst.start()
         if WARMUP > 0:
             for cfg in configs:
@@ -361,6 +428,16 @@ def main():
             tx = metric_value(cfg.last_metrics, 'smtptrace_transactions_total')
             print('%s: %d scrapes of /metrics, last smtptrace_transactions_total %s'
                   % (cfg.name, cfg.scrapes, '%.0f' % tx if tx is not None else '?'))
+        if cfg.polls:
+            took = sorted(p[0] for p in cfg.polls)
+            opened = [p[2] for p in cfg.polls if p[2] is not None]
+            print('%s: %d polls of /transactions (%d failed): %.1f ms median, %.1f ms max; '
+                  'rows listed %.1f on average, %d at most%s'
+                  % (cfg.name, len(cfg.polls), cfg.poll_errors, took[len(took) // 2] * 1000,
+                     took[-1] * 1000, sum(p[1] for p in cfg.polls) / len(cfg.polls),
+                     max(p[1] for p in cfg.polls),
+                     '; sessions open up to %d' % max(opened) if opened else
+                     ' (only those in DATA: no "open")'))
     print('messages per configuration: %d timed + %d warm-up; wall %.0f s'
           % (MESSAGES * min(len(c.rates) for c in configs), WARMUP, time.monotonic() - t_start))
     for cfg in configs:

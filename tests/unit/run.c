@@ -10,8 +10,9 @@ main(void)
 		return 2;
 	if (suite_escape() || suite_outcome() || suite_render() ||
 	    suite_config() || suite_callbacks() || suite_codes() ||
-	    suite_reply() || suite_registry() || suite_metrics() ||
-	    suite_maillog() || suite_verdict() || suite_logqueue()) {
+	    suite_reply() || suite_registry() || suite_live() || suite_metrics() ||
+	    suite_maillog() || suite_verdict() || suite_logqueue() ||
+	    suite_top()) {
 		fprintf(stderr, "cannot register the suites: %s\n", CU_get_error_msg());
 		CU_cleanup_registry();
 		return 2;

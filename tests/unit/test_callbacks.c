@@ -147,7 +147,7 @@ test_negotiation(void)
 			       SMFIP_NOEOH | SMFIP_NODATA), 0);
 	/* exactly the macros the callbacks read, at the stage they read them */
 	EXPECT_INT(fctx.symlists, 7);
-	EXPECT_STR(fctx.symlist[SMFIM_CONNECT], "j");
+	EXPECT_STR(fctx.symlist[SMFIM_CONNECT], "j v");
 	EXPECT_STR(fctx.symlist[SMFIM_HELO], "{tls_version}");
 	EXPECT_STR(fctx.symlist[SMFIM_ENVFROM], "i {auth_authen} {tls_version}");
 	EXPECT_STR(fctx.symlist[SMFIM_ENVRCPT], "i {rcpt_mailer} {rcpt_host} {rcpt_addr}");

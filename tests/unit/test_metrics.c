@@ -1,7 +1,7 @@
 /*
  * metrics.c and expose.c: what one transaction adds to each metric, the
- * histogram buckets, the exposition format line by line, and the
- * /transactions JSON with hostile values.
+ * histogram buckets, the exposition format line by line. (/transactions
+ * and /recent: test_live.c.)
  */
 #include <ctype.h>
 #include <stdlib.h>
@@ -263,103 +263,6 @@ test_gauges_from_registry(void)
 	registry_destroy(&reg);
 }
 
-static void
-test_transactions_json(void)
-{
-	struct registry reg;
-	struct stall_entry a;
-	size_t len;
-
-	registry_init(&reg, 1000, 0);
-	memset(&a, 0, sizeof a);
-	snprintf(a.view.session, sizeof a.view.session, "00000000000000aa");
-	a.view.txn = 2;
-	snprintf(a.view.client, sizeof a.view.client, "unknown[192.0.2.1]:25");
-	snprintf(a.view.helo, sizeof a.view.helo, "evil\"\n\\helo");
-	snprintf(a.view.sender, sizeof a.view.sender, "<a@b>");
-	a.view.rcpt = 3;
-	registry_add(&reg, &a, 1000);
-	char *json = expose_transactions(&reg, 3500, 0, &len);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(json);
-	EXPECT_CONTAINS(json, "{\"now_ms\":3500,\"in_data\":1,\"transactions\":[");
-	EXPECT_CONTAINS(json, "}],\"count\":1,\"truncated\":false}\n");
-	EXPECT_CONTAINS(json, "{\"session\":\"00000000000000aa\",\"txn\":2,\"queue_id\":null,"
-			"\"client\":\"unknown[192.0.2.1]:25\",\"helo\":\"evil\\\"\\n\\\\helo\","
-			"\"from\":\"<a@b>\",\"rcpt\":3,\"phase\":\"data\",\"seconds_in_phase\":2.500,"
-			"\"stalled\":false,\"warnings\":0}");
-	CU_ASSERT_PTR_NULL(strchr(json, '\r'));
-	free(json);
-	registry_remove(&reg, &a);
-	json = expose_transactions(&reg, 4000, 0, &len);
-	EXPECT_STR(json, "{\"now_ms\":4000,\"in_data\":0,\"transactions\":[],"
-		   "\"count\":0,\"truncated\":false}\n");
-	free(json);
-	registry_destroy(&reg);
-}
-
-/* Capped at the limit, the longest in DATA first, the cut said. */
-static void
-test_transactions_limit(void)
-{
-	enum { N = 50 };
-	static struct stall_entry e[N];
-	struct registry reg;
-	size_t len;
-
-	registry_init(&reg, 100000, 0);
-	for (int i = 0; i < N; i++) {
-		memset(&e[i], 0, sizeof e[i]);
-		snprintf(e[i].view.session, sizeof e[i].view.session, "%016d", i);
-		registry_add(&reg, &e[i], 1000 + i);	/* session 0: the longest in DATA */
-	}
-	char *json = expose_transactions(&reg, 5000, 3, &len);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(json);
-	EXPECT_CONTAINS(json, "\"in_data\":50,");
-	EXPECT_CONTAINS(json, "\"count\":3,\"truncated\":true}");
-	const char *first = strstr(json, "\"session\":");
-	CU_ASSERT(first != NULL && strncmp(first, "\"session\":\"0000000000000000\"", 28) == 0);
-	free(json);
-	for (int i = 0; i < N; i++)
-		registry_remove(&reg, &e[i]);
-	registry_destroy(&reg);
-}
-
-/*
- * 20,000 transactions in DATA with every value at its cap and escaped six
- * bytes a byte do not fit the 32 MiB cap: the list stops where it must and
- * says so (it once failed with no body, a 500).
- */
-static void
-test_transactions_over_the_cap(void)
-{
-	enum { N = EXPOSE_ROWS_MAX };
-	struct stall_entry *e = calloc(N, sizeof *e);
-	struct registry reg;
-	size_t len;
-
-	CU_ASSERT_PTR_NOT_NULL_FATAL(e);
-	registry_init(&reg, 100000, 0);
-	for (int i = 0; i < N; i++) {
-		snprintf(e[i].view.session, sizeof e[i].view.session, "%016d", i);
-		memset(e[i].view.helo, 0x01, sizeof e[i].view.helo - 1);
-		memset(e[i].view.sender, 0x02, sizeof e[i].view.sender - 1);
-		memset(e[i].view.client, 0x03, sizeof e[i].view.client - 1);
-		registry_add(&reg, &e[i], 1000 + i);
-	}
-	char *json = expose_transactions(&reg, 50000, N, &len);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(json);
-	CU_ASSERT(len <= EXPOSE_MAX_SIZE);
-	EXPECT_CONTAINS(json, "\"in_data\":20000,");
-	EXPECT_CONTAINS(json, ",\"truncated\":true}\n");
-	const char *count = strstr(json, "\"count\":");
-	CU_ASSERT(count != NULL && atoi(count + 8) > 1000 && atoi(count + 8) < N);
-	free(json);
-	for (int i = 0; i < N; i++)
-		registry_remove(&reg, &e[i]);
-	registry_destroy(&reg);
-	free(e);
-}
-
 int
 suite_metrics(void)
 {
@@ -368,8 +271,5 @@ suite_metrics(void)
 	       !CU_add_test(s, "one transaction in every metric", test_one_transaction) ||
 	       !CU_add_test(s, "second transaction: phases", test_second_transaction_phases) ||
 	       !CU_add_test(s, "values on a bucket bound", test_bucket_bounds) ||
-	       !CU_add_test(s, "gauges from the registry", test_gauges_from_registry) ||
-	       !CU_add_test(s, "/transactions JSON", test_transactions_json) ||
-	       !CU_add_test(s, "/transactions limit", test_transactions_limit) ||
-	       !CU_add_test(s, "/transactions over the size cap", test_transactions_over_the_cap);
+	       !CU_add_test(s, "gauges from the registry", test_gauges_from_registry);
 }

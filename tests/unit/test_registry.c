@@ -71,11 +71,42 @@ test_warn_once(void)
 	size_t in_data, stalled;
 	registry_counts(&reg, &in_data, &stalled, NULL);
 	EXPECT_INT(stalled, 1);				/* still stalled */
-	struct stall_view snap[2];
-	EXPECT_INT(registry_snapshot(&reg, 7000, snap, 2), 1);
-	EXPECT_INT(snap[0].in_data_ms, 7000);
-	EXPECT_INT(snap[0].warnings, 1);
 	EXPECT_INT(registry_remove(&reg, &a), 1);
+	registry_destroy(&reg);
+}
+
+/* Each warning's count lands in the row of its session's slot (live.h). */
+static void
+test_warnings_in_the_live_row(void)
+{
+	struct registry reg;
+	struct stall_entry a, b;
+	struct stall_view out[2];
+	struct live_row row, rows[2];
+	struct live_counts c;
+
+	CU_ASSERT_FATAL(registry_init(&reg, 1000, 1000) == 0);
+	memset(&row, 0, sizeof row);
+	row.phase = LIVE_DATA;
+	entry_init(&a, "a");
+	entry_init(&b, "b");		/* no slot: warned all the same */
+	a.live_ref = live_open(&reg.live);
+	CU_ASSERT_FATAL(a.live_ref != 0);
+	live_publish(&reg.live, a.live_ref, &row);
+	registry_add(&reg, &a, 0);
+	registry_add(&reg, &b, 0);
+	EXPECT_INT(live_snapshot(&reg.live, LIVE_ALL_PHASES, rows, 2, &c), 1);
+	EXPECT_INT(rows[0].warnings, 0);
+	EXPECT_INT(registry_due(&reg, 1000, out, 2), 2);
+	EXPECT_INT(live_snapshot(&reg.live, LIVE_ALL_PHASES, rows, 2, &c), 1);
+	EXPECT_INT(rows[0].warnings, 1);
+	EXPECT_INT(c.stalled, 1);
+	EXPECT_INT(registry_due(&reg, 2000, out, 2), 2);
+	live_snapshot(&reg.live, LIVE_ALL_PHASES, rows, 2, &c);
+	EXPECT_INT(rows[0].warnings, 2);
+	EXPECT_INT(registry_remove(&reg, &a), 2);
+	EXPECT_INT(registry_remove(&reg, &b), 2);
+	live_close(&reg.live, a.live_ref);
 	registry_destroy(&reg);
 }
 
@@ -191,10 +222,14 @@ worker_main(void *arg)
 static void *
 reader_main(void *arg)
 {
-	static struct stall_view snap[WORKERS * PER_WORKER];
+	size_t in_data, stalled;
+	unsigned long total;
+	int64_t warn, repeat;
 
 	for (int i = 0; i < 50; i++) {
-		registry_snapshot(arg, registry_clock_ms(), snap, WORKERS * PER_WORKER);
+		registry_counts(arg, &in_data, &stalled, &total);
+		registry_timing(arg, &warn, &repeat);
+		registry_next_deadline(arg);
 		sleep_ms(5);
 	}
 	return NULL;
@@ -276,6 +311,7 @@ suite_registry(void)
 	return s == NULL ||
 	       !CU_add_test(s, "first warning and repeats", test_first_warning_and_repeats) ||
 	       !CU_add_test(s, "warn once", test_warn_once) ||
+	       !CU_add_test(s, "warnings shown in the session's live row", test_warnings_in_the_live_row) ||
 	       !CU_add_test(s, "removed in time: never reported", test_removed_in_time) ||
 	       !CU_add_test(s, "1000 entries come due in order", test_heap_order) ||
 	       !CU_add_test(s, "watchdog thread against 4 writers and a reader", test_watchdog_threads) ||

@@ -42,9 +42,11 @@ int suite_callbacks(void);
 int suite_codes(void);
 int suite_reply(void);
 int suite_registry(void);
+int suite_live(void);
 int suite_metrics(void);
 int suite_maillog(void);
 int suite_verdict(void);
 int suite_logqueue(void);
+int suite_top(void);
 
 #endif

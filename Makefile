@@ -79,7 +79,8 @@ TEST_MILTER_BIN = $(BUILD)/test-milter
 DEPS_BUILD = gcc make pkg-config libmilter-dev libconfig-dev libmicrohttpd-dev libsystemd-dev \
 	     libncurses-dev libcurl4-openssl-dev libjson-c-dev
 DEPS_TEST  = libcunit1-dev postfix swaks python3 python3-prometheus-client prometheus procps \
-	     python3-pyte
+	     python3-pyte \
+	     clang libclang-rt-14-dev
 DEPS_BENCH = pflogsumm time
 # To build the Debian package (make deb) and check it (make package-check:
 # systemd-analyze, systemd-sysusers, strace, man; systemd-nspawn boots a
@@ -213,6 +214,7 @@ check: deps
 	$(MAKE) e2e
 	$(MAKE) faults
 	$(MAKE) asan-e2e
+	$(MAKE) fuzz-check
 	$(MAKE) package-check
 
 prometheus-check:
@@ -356,8 +358,59 @@ deb: deps-package
 package-check: deps-package
 	$(PYTHON) tests/package/test_package.py
 
+# libFuzzer targets (tests/fuzz/README.md), built with clang into $(FUZZ_BUILD).
+# FUZZ_KNOWN_BUGS=1 also asserts the properties known to be broken now (the
+# README's table; reproducers in tests/fuzz/crashes/), into build-fuzz-strict.
+FUZZ_CC      ?= clang
+FUZZ_BUILD   ?= build-fuzz$(if $(filter 1,$(FUZZ_KNOWN_BUGS)),-strict)
+FUZZ_SECONDS ?= 60
+FUZZ_CHECK_SECONDS ?= 10
+FUZZ_KNOWN_BUGS ?= 0
+FUZZ_TARGETS = fuzz_render fuzz_callbacks fuzz_reply fuzz_config fuzz_logreader
+FUZZ_SAN     = -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	       -fno-omit-frame-pointer
+FUZZ_CFLAGS  = -std=c11 -O1 -g $(FUZZ_SAN) $(filter-out -Werror,$(WARN)) $(LIBCONFIG_CFLAGS) \
+	       -DFUZZ_KNOWN_BUGS=$(FUZZ_KNOWN_BUGS) -MMD -MP
+FUZZ_COMMON_OBJ = $(FUZZ_BUILD)/tests/fuzz/fuzz_common.o $(FUZZ_BUILD)/tests/fuzz/formats.o
+FUZZ_CORE_OBJ = $(CORE_SRC:%.c=$(FUZZ_BUILD)/%.o) $(FUZZ_BUILD)/tests/unit/fake_mta.o
+# The --log reader is compiled into its target (it includes explain.c); its
+# standard input comes through -Wl,--wrap=read (tests/fuzz/fuzz_logreader.c).
+FUZZ_EXPLAIN_OBJ = $(patsubst %.c,$(FUZZ_BUILD)/%.o,$(filter-out milter/explain.c,$(EXPLAIN_SRC)))
+FUZZ_BINS    = $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/%)
+
+.PHONY: fuzz fuzz-check fuzz-build
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: fuzz-build
+	sh tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+fuzz-check: fuzz-build
+	sh tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_CHECK_SECONDS) $(FUZZ_TARGETS)
+
+$(FUZZ_BUILD)/fuzz_logreader: $(FUZZ_BUILD)/tests/fuzz/fuzz_logreader.o $(FUZZ_EXPLAIN_OBJ) \
+			      $(FUZZ_COMMON_OBJ)
+	$(FUZZ_CC) $(FUZZ_SAN) -Wl,--wrap=read -o $@ $^ -lpthread
+
+# The libraries the unit tests link CORE_SRC with.
+$(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/tests/fuzz/fuzz_%.o $(FUZZ_CORE_OBJ) $(FUZZ_COMMON_OBJ)
+	$(FUZZ_CC) $(FUZZ_SAN) -o $@ $^ $(LIBCONFIG_LIBS) $(SYSTEMD_LIBS) -lpthread
+
+# Objects reached only through the pattern rules above: keep them between runs.
+.SECONDARY: $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/tests/fuzz/%.o) $(FUZZ_CORE_OBJ) \
+	    $(FUZZ_COMMON_OBJ) $(FUZZ_EXPLAIN_OBJ)
+
+# Our own fuzz code builds with -Werror; milter/ with clang's warnings shown.
+$(FUZZ_BUILD)/tests/fuzz/%.o: FUZZ_WERROR = -Werror
+$(FUZZ_BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) $(FUZZ_WERROR) -Imilter -Itests/unit -Itests/fuzz \
+	  -c -o $@ $<
+
+-include $(wildcard $(FUZZ_BUILD)/milter/*.d $(FUZZ_BUILD)/tests/*/*.d)
+
 clean:
-	rm -rf build build-asan build-tsan
+	rm -rf build build-asan build-tsan $(FUZZ_BUILD)
 
 help:
 	@echo "make           build $(MILTER_BIN)"
@@ -373,6 +426,8 @@ help:
 	@echo "make faults    faults end to end: milter killed, 2,000 sessions, fd limit, no memory, ..."
 	@echo "make asan-e2e  the end-to-end suite against a milter built with ASan and UBSan"
 	@echo "make lint      cppcheck"
+	@echo "make fuzz      each libFuzzer target for FUZZ_SECONDS (60) seconds (tests/fuzz)"
+	@echo "make fuzz-check  the same for FUZZ_CHECK_SECONDS (10), as make check does"
 	@echo "make install   install (DESTDIR, PREFIX honoured); make uninstall removes it"
 	@echo "make deb       the Debian package, into $(DEB_DIR)/"
 	@echo "make package-check  build, lint, install and purge the package (as root)"

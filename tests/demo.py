@@ -16,7 +16,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness.instance import Instance, HarnessError      # noqa: E402
+from harness.instance import Instance, HarnessError, free_port      # noqa: E402
 from harness import smtpclient as sc                      # noqa: E402
 
 HOST = '127.0.0.1'
@@ -27,6 +27,9 @@ BLOCKED = 'blocked@example.test'      # the demo Postfix rejects this one (acces
 SPAM_SUBJECT = 'FREE MONEY'           # and its header_checks refuse this subject
 EXPLAIN = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                        'build', 'smtptrace-explain')
+TOP = os.path.join(os.path.dirname(EXPLAIN), 'smtptrace-top')
+HTTP_PORT = None            # the milter's metrics.http_listen port (set in main)
+top_snapshot = []           # smtptrace-top --once, taken while the slow upload stalls
 
 
 def say(text='', indent=0):
@@ -109,7 +112,13 @@ def send_slow(inst):
     c.rcpt(RCPT)
     c.data()
     c.transcript.append(('>', '(waits 3 seconds before sending the message)'))
-    time.sleep(3)
+    t = time.monotonic()
+    time.sleep(2.3)             # past stall.warn_after (2 s): a look with smtptrace-top
+    r = subprocess.run([TOP, '--once', '-d', '0.3', '-u', 'http://127.0.0.1:%d' % HTTP_PORT],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=20,
+                       env=dict(os.environ, COLUMNS='96'))
+    top_snapshot.append(r.stdout.decode('utf-8', 'replace'))
+    time.sleep(max(0.0, 3.0 - (time.monotonic() - t)))
     c.send_body(message('A slow upload', '<demo-3@slow.example>'))
     c.end_data()
     c.quit()
@@ -241,8 +250,11 @@ def main():
     say('==============')
     say('A private Postfix on 127.0.0.1 passes each SMTP session to smtptrace-milter, then')
     say('relays the mail to smtp-sink, which keeps every delivered message in a file.')
+    global HTTP_PORT
+    HTTP_PORT = free_port()
     inst = Instance(milter=True, smtpd_timeout=30, timeout_tolerance=2,
-                    milter_config_extra='stall: { warn_after = 2; repeat_every = 0; };',
+                    milter_config_extra='stall: { warn_after = 2; repeat_every = 0; };\n'
+                                        'metrics: { http_listen = "127.0.0.1:%d"; };' % HTTP_PORT,
                     header_checks=['/^Subject: %s/ REJECT 5.7.1 Looks like spam' % SPAM_SUBJECT])
     try:
         try:
@@ -263,6 +275,12 @@ def main():
                 return 1
         for title, what, client in clients:
             report(inst, title, what, client)
+        heading('smtptrace-top, while the slow upload (3.) was stalled')
+        say('smtptrace-top --once -u http://127.0.0.1:%d   (the full screen without --once)'
+            % HTTP_PORT, 2)
+        say()
+        for line in ''.join(top_snapshot).rstrip('\n').split('\n'):
+            say(line, 2)
         heading('Where to look')
         say('Each transaction is one "kind=txn" line (outcome, timeline in ms since connect,', 2)
         say('upload_ms = first content event - DATA); each connection one "kind=conn" line.', 2)

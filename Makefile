@@ -80,7 +80,7 @@ DEPS_BUILD = gcc make pkg-config libmilter-dev libconfig-dev libmicrohttpd-dev l
 	     libncurses-dev libcurl4-openssl-dev libjson-c-dev
 DEPS_TEST  = libcunit1-dev postfix swaks python3 python3-prometheus-client prometheus procps \
 	     python3-pyte \
-	     clang libclang-rt-14-dev
+	     clang libclang-rt-14-dev llvm
 DEPS_BENCH = pflogsumm time
 # To build the Debian package (make deb) and check it (make package-check:
 # systemd-analyze, systemd-sysusers, strace, man; systemd-nspawn boots a
@@ -365,12 +365,14 @@ FUZZ_CC      ?= clang
 FUZZ_BUILD   ?= build-fuzz$(if $(filter 1,$(FUZZ_KNOWN_BUGS)),-strict)
 FUZZ_SECONDS ?= 60
 FUZZ_CHECK_SECONDS ?= 10
+# make check: this many inputs past the corpus, from seed 1, for each target
+FUZZ_CHECK_RUNS ?= 3000
 FUZZ_KNOWN_BUGS ?= 0
 FUZZ_TARGETS = fuzz_render fuzz_callbacks fuzz_reply fuzz_config fuzz_logreader
 FUZZ_SAN     = -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	       -fno-omit-frame-pointer
 FUZZ_CFLAGS  = -std=c11 -O1 -g $(FUZZ_SAN) $(filter-out -Werror,$(WARN)) $(LIBCONFIG_CFLAGS) \
-	       -DFUZZ_KNOWN_BUGS=$(FUZZ_KNOWN_BUGS) -MMD -MP
+	       -DFUZZ_KNOWN_BUGS=$(FUZZ_KNOWN_BUGS) -DFUZZ_TOP='"$(CURDIR)"' -MMD -MP
 FUZZ_COMMON_OBJ = $(FUZZ_BUILD)/tests/fuzz/fuzz_common.o $(FUZZ_BUILD)/tests/fuzz/formats.o
 FUZZ_CORE_OBJ = $(CORE_SRC:%.c=$(FUZZ_BUILD)/%.o) $(FUZZ_BUILD)/tests/unit/fake_mta.o
 # The --log reader is compiled into its target (it includes explain.c); its
@@ -378,7 +380,7 @@ FUZZ_CORE_OBJ = $(CORE_SRC:%.c=$(FUZZ_BUILD)/%.o) $(FUZZ_BUILD)/tests/unit/fake_
 FUZZ_EXPLAIN_OBJ = $(patsubst %.c,$(FUZZ_BUILD)/%.o,$(filter-out milter/explain.c,$(EXPLAIN_SRC)))
 FUZZ_BINS    = $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/%)
 
-.PHONY: fuzz fuzz-check fuzz-build
+.PHONY: fuzz fuzz-check fuzz-build fuzz-coverage
 
 fuzz-build: $(FUZZ_BINS)
 
@@ -386,7 +388,16 @@ fuzz: fuzz-build
 	sh tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 fuzz-check: fuzz-build
-	sh tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_CHECK_SECONDS) $(FUZZ_TARGETS)
+	rm -rf $(FUZZ_BUILD)/corpus
+	FUZZ_RUNS=$(FUZZ_CHECK_RUNS) FUZZ_SEED=1 \
+	  sh tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_CHECK_SECONDS) $(FUZZ_TARGETS)
+
+# Line and branch coverage of milter/ reached by the seeds and what fuzzing found.
+FUZZ_COV_BUILD ?= build-fuzz-cov
+fuzz-coverage:
+	$(MAKE) fuzz-build FUZZ_BUILD=$(FUZZ_COV_BUILD) \
+	  FUZZ_SAN="-fsanitize=fuzzer -fprofile-instr-generate -fcoverage-mapping"
+	sh tests/fuzz/coverage.sh $(FUZZ_COV_BUILD) $(FUZZ_BUILD) $(FUZZ_TARGETS)
 
 $(FUZZ_BUILD)/fuzz_logreader: $(FUZZ_BUILD)/tests/fuzz/fuzz_logreader.o $(FUZZ_EXPLAIN_OBJ) \
 			      $(FUZZ_COMMON_OBJ)
@@ -410,7 +421,7 @@ $(FUZZ_BUILD)/%.o: %.c
 -include $(wildcard $(FUZZ_BUILD)/milter/*.d $(FUZZ_BUILD)/tests/*/*.d)
 
 clean:
-	rm -rf build build-asan build-tsan $(FUZZ_BUILD)
+	rm -rf build build-asan build-tsan build-fuzz build-fuzz-strict build-fuzz-cov
 
 help:
 	@echo "make           build $(MILTER_BIN)"
@@ -428,6 +439,7 @@ help:
 	@echo "make lint      cppcheck"
 	@echo "make fuzz      each libFuzzer target for FUZZ_SECONDS (60) seconds (tests/fuzz)"
 	@echo "make fuzz-check  the same for FUZZ_CHECK_SECONDS (10), as make check does"
+	@echo "make fuzz-coverage  line and branch coverage of milter/ the fuzz corpora reach"
 	@echo "make install   install (DESTDIR, PREFIX honoured); make uninstall removes it"
 	@echo "make deb       the Debian package, into $(DEB_DIR)/"
 	@echo "make package-check  build, lint, install and purge the package (as root)"

@@ -315,6 +315,10 @@ cb_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *hostaddr)
 
 	if (s == NULL && (s = cb_session_new(ctx)) == NULL)
 		return SMFIS_CONTINUE;
+	/* one connect per session, before any transaction: a late one (no
+	 * MTA sends it; libmilter drops it) must not rewrite a session in flight */
+	if (s->connected || s->txn.active)
+		return reply(s, SMFIP_NR_CONN);
 	client_address(hostaddr, addr, sizeof addr, &port);
 	session_connect(s, hostname, addr, port, mta_now_ms());
 	session_set_mta(s, mta_getsymval(ctx, "v"));
@@ -368,7 +372,8 @@ cb_envrcpt(SMFICTX *ctx, char **argv)
 {
 	struct session *s = cb_session_of(ctx);
 
-	if (!txn_open(s))
+	/* a RCPT after DATA (no MTA sends one) is not one of this transaction's */
+	if (!txn_open(s) || s->txn.at[PHASE_DATA] >= 0)
 		return reply(s, SMFIP_NR_RCPT);
 	const char *mailer = mta_getsymval(ctx, "{rcpt_mailer}");
 	const char *status = NULL, *text = NULL;

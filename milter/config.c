@@ -404,12 +404,17 @@ static void
 validate(const struct config *cfg, const config_t *lc, const char *file,
 	 struct config_errors *errs)
 {
+	/* a cross-key error names the line of whichever key the file has */
+	int timeout_line = line_of(lc, "mta.data_timeout");
+	int tolerance_line = line_of(lc, "mta.timeout_tolerance");
+	int warn_line = line_of(lc, "stall.warn_after");
+
 	if (cfg->mta_timeout_tolerance >= cfg->mta_data_timeout)
-		add_error(errs, file, line_of(lc, "mta.timeout_tolerance"),
+		add_error(errs, file, tolerance_line ? tolerance_line : timeout_line,
 			  "mta.timeout_tolerance: %d must be less than mta.data_timeout (%d)",
 			  cfg->mta_timeout_tolerance, cfg->mta_data_timeout);
 	if (cfg->stall_warn_after >= cfg->mta_data_timeout)
-		add_error(errs, file, line_of(lc, "stall.warn_after"),
+		add_error(errs, file, warn_line ? warn_line : timeout_line,
 			  "stall.warn_after: %d must be less than mta.data_timeout (%d): "
 			  "the MTA ends a stalled upload at its data timeout, so no "
 			  "warning could ever come", cfg->stall_warn_after,
@@ -461,7 +466,8 @@ config_parse_listen(const char *spec, struct sockaddr_storage *ss, char *msg,
 	}
 	char *end;
 	long port = strtol(colon + 1, &end, 10);
-	if (colon[1] == '\0' || *end != '\0' || port < 1 || port > 65535)
+	/* digits only: strtol would also take blanks and a sign */
+	if (!isdigit((unsigned char)colon[1]) || *end != '\0' || port < 1 || port > 65535)
 		goto bad;
 	struct sockaddr_in *in = (struct sockaddr_in *)(void *)ss;
 	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)(void *)ss;

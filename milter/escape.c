@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <string.h>
 
+static size_t utf8_boundary(const char *value, size_t n);
+
 static bool
 kv_bare(unsigned char c)
 {
@@ -102,6 +104,8 @@ escape_with(struct sbuf *sb, const char *value, size_t max,
 	if (value == NULL)
 		value = "";
 	n = input_len(value, max, &cut);
+	if (cut)
+		n = utf8_boundary(value, n);
 	bool all_bare = n > 0;
 	for (size_t i = 0; all_bare && i < n; i++)
 		all_bare = bare((unsigned char)value[i]);

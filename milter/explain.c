@@ -261,6 +261,7 @@ struct piece {
 	size_t len;
 	bool   first;		/* the start of a line */
 	bool   last;		/* the end of a line */
+	bool   newline;		/* ... and it ended in a newline (not end of input) */
 };
 
 static bool
@@ -276,6 +277,7 @@ reader_next(struct reader *rd, struct piece *pc)
 			pc->text[pc->len] = '\0';
 			pc->first = !rd->in_line;
 			pc->last = nl != NULL || rd->eof;
+			pc->newline = nl != NULL;
 			rd->in_line = !pc->last;
 			rd->start = nl ? stop + 1 : rd->end;
 			return true;
@@ -360,10 +362,12 @@ annotate_log(const struct opts *o)
 		}
 		if (!o->json) {
 			fwrite(pc.text, 1, pc.len, stdout);
-			if (pc.last)
+			if (pc.newline)
 				fputc('\n', stdout);
 		}
-		if (!pc.last || !worth)
+		/* a last line with no newline passes through as it is: an
+		 * annotation after it would change it */
+		if (!pc.last || !worth || (!o->json && !pc.newline))
 			continue;
 		if (o->json)
 			explain(first, &r, o, &sb);

@@ -46,7 +46,7 @@ import test_unit  # noqa: E402
 from test_unit import Fail, check, sh, TOP  # noqa: E402
 
 DEB_DIR = os.path.join(TOP, 'build', 'deb')
-SYSTEM_FILES = ['/usr/sbin/smtptrace-milter', '/usr/bin/smtptrace-explain',
+SYSTEM_FILES = ['/usr/sbin/smtptrace-milter', '/usr/bin/smtptrace-explain', '/usr/bin/smtptrace-top',
                 '/lib/systemd/system/smtptrace.service', '/etc/smtptrace/smtptrace.conf',
                 '/usr/lib/sysusers.d/smtptrace.conf']
 ENABLED_LINK = '/etc/systemd/system/multi-user.target.wants/smtptrace.service'
@@ -92,6 +92,7 @@ def expected_package_files():
 
 def expected_install_files(prefix='/usr/local'):
     files = {prefix + '/sbin/smtptrace-milter', prefix + '/bin/smtptrace-explain',
+             prefix + '/bin/smtptrace-top',
              prefix + '/lib/systemd/system/smtptrace.service', '/etc/smtptrace/smtptrace.conf',
              prefix + '/share/smtptrace/prometheus/smtptrace.rules.yml',
              prefix + '/share/smtptrace/prometheus/smtptrace.rules.test.yml',

@@ -666,6 +666,26 @@ test_address_families(void)
 	EXPECT_CONTAINS(lines[0], " client=bogus[unix] ");
 }
 
+/* A second connect (no MTA sends one) does not rewrite a session in flight. */
+static void
+test_second_connect_ignored(void)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(9999) };
+	char other[] = "other.example";
+
+	start();
+	connect_helo_mail();
+	rcpt("<b@example.test>", NULL, NULL);
+	cb_data(ctx);
+	inet_pton(AF_INET, "192.0.2.99", &sin.sin_addr);
+	CU_ASSERT_EQUAL(cb_connect(ctx, other, (_SOCK_ADDR *)&sin), SMFIS_CONTINUE);
+	content(1500, NULL);
+	cb_eom(ctx);
+	cb_close(ctx);
+	EXPECT_CONTAINS(lines[0], " client=unknown[127.0.0.1]:4321 ");
+	EXPECT_CONTAINS(lines[0], " outcome=accepted ");
+}
+
 /* A second negotiation on one context ends the first session, once. */
 static void
 test_second_negotiation(void)
@@ -799,6 +819,7 @@ suite_callbacks(void)
 	       !CU_add_test(s, "a long client name never hides the address", test_long_client_name) ||
 	       !CU_add_test(s, "unix and unknown address families", test_address_families) ||
 	       !CU_add_test(s, "a second negotiation", test_second_negotiation) ||
+	       !CU_add_test(s, "a second connect is ignored", test_second_connect_ignored) ||
 	       !CU_add_test(s, "a degradation's detail is escaped", test_degraded_detail_escaped) ||
 	       !CU_add_test(s, "a reload in the middle of a transaction", test_reload_midway) ||
 	       !CU_add_test(s, "every log line within syslog's message size", test_line_cap) ||

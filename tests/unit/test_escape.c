@@ -35,7 +35,7 @@ static const struct case_ cases[] = {
 	{ "\xf4\x90\x80\x80", 100, "\"\\xf4\\x90\\x80\\x80\"", "\"%F4%90%80%80\"",
 	  "\"\\u00f4\\u0090\\u0080\\u0080\"" },
 	/* a cut never splits a character */
-	{ "\xc3\xa9\xc3\xa9", 3, "\"\\xc3\\xa9\\xc3...\"", "\"%C3%A9%C3...\"",
+	{ "\xc3\xa9\xc3\xa9", 3, "\"\\xc3\\xa9...\"", "\"%C3%A9...\"",
 	  "\"\xc3\xa9...\"" },
 	{ "\x01\x7f", 100, "\"\\x01\\x7f\"", "\"%01%7F\"", "\"\\u0001\\u007f\"" },
 	/* '%' is the header's escape: a value holding one is quoted and encoded */

@@ -85,7 +85,8 @@ DEPS_BENCH = pflogsumm time
 # To build the Debian package (make deb) and check it (make package-check:
 # systemd-analyze, systemd-sysusers, strace, man; systemd-nspawn boots a
 # throw-away container with systemd as PID 1 to start the unit for real).
-DEPS_PACKAGE = debhelper dpkg-dev lintian systemd strace man-db systemd-container
+DEPS_PACKAGE = build-essential debhelper dpkg-dev lintian systemd strace man-db \
+	       systemd-container iproute2 python3
 
 .PHONY: all deps deps-bench check unit cli e2e demo run install clean asan tsan lint help \
 	uninstall deb deps-package package-check \

@@ -165,7 +165,7 @@ start_watching(struct session *s, int64_t now)
 	v->txn = s->txn.seq;
 	text_copy(v->queue_id, sizeof v->queue_id, s->txn.queue_id);
 	record_client(s, v->client, sizeof v->client);
-	text_copy(v->helo, sizeof v->helo, s->helo);
+	text_copy(v->helo, sizeof v->helo, s->helo[0] ? s->helo : s->helo_before_tls);
 	text_copy(v->sender, sizeof v->sender, s->txn.sender);
 	v->rcpt = s->txn.rcpt_accepted;
 	s->txn.stall.live_ref = s->live.ref;	/* its warnings shown in its row */

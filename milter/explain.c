@@ -64,7 +64,8 @@ struct event_text {
 };
 
 static const struct event_text events[] = {
-	{ REPLY_EVENT_TIMEOUT, "DATA", OUTCOME_TIMEOUT_AFTER_354, NULL, -1, NULL },
+	/* Postfix's line: its reply to a data timeout is 421 4.4.2 */
+	{ REPLY_EVENT_TIMEOUT, "DATA", OUTCOME_TIMEOUT_AFTER_354, NULL, 421, "4.4.2" },
 	{ REPLY_EVENT_TIMEOUT, "END-OF-MESSAGE", -1,
 	  "the whole message was received but the client left before the server's reply came; usually a slow content filter or milter made the client give up. The client will send the message again.",
 	  -1, NULL },
@@ -107,7 +108,7 @@ event_reply(const struct event_text *et, int *code, char *enh, size_t size)
 
 	*code = et->code;
 	text_copy(enh, size, et->enhanced ? et->enhanced : "");
-	if (et->outcome < 0)
+	if (et->outcome < 0 || et->code > 0)
 		return;
 	outcome_reply((enum outcome)et->outcome, NULL, &ir);
 	*code = ir.code > 0 ? ir.code : -1;

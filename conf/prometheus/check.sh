@@ -104,7 +104,8 @@ write_sample() {
 		echo 'smtptrace_upload_bytes_count 30'
 		echo '# HELP smtptrace_degraded_total Times the milter observed less, by kind.'
 		echo '# TYPE smtptrace_degraded_total counter'
-		for kind in no-memory no-session header-edit log-cut header-cut registry-full; do
+		for kind in no-memory no-session header-edit log-cut log-shortened log-dropped \
+			    fd-limit header-cut registry-full; do
 			echo "smtptrace_degraded_total{kind=\"$kind\"} 0"
 		done
 	} >"$1"

@@ -237,6 +237,18 @@ def case_event_only_exit_status_agrees():
           'the event, explained')
 
 
+def case_postfix_timeout_line_keeps_its_code():
+    """Postfix's "timeout after DATA" line implies its own reply, 421 4.4.2 (the outcome
+    table leaves the enhanced code to the MTA)."""
+    line = 'Dec  1 10:00:00 mx postfix/smtpd[7]: timeout after DATA (432 bytes) from x[192.0.2.1]'
+    rc, out, _ = run(['--json', line])
+    o = json.loads(out)
+    check(rc == 0 and o['enhanced_detail'] is not None and '4.4.2' in o['meaning'] + out,
+          repr(o)[:120], '421 4.4.2 explained')
+    rc, out, _ = run(['--log'], line + '\n')
+    check('421 4.4.2' in out.splitlines()[1] or '4.4.2' in out, repr(out[:200]), 'the annotation names 4.4.2')
+
+
 CASES = [v for k, v in sorted(globals().items()) if k.startswith('case_')]
 
 

@@ -490,9 +490,11 @@ def case_reload_under_load(inst):
             eq(ours[0].name, new_name, 'header of a message sent after the reload')
     check(late >= 10, '%d messages after the reload' % late, 'at least 10')
     note('%d messages, %d after the reload, none lost' % (len(sent), late))
-    # a broken file: every error logged, the running configuration stays
+    # a broken file that would also rename the header: every error logged, and the
+    # running configuration stays (the next message still gets the original name)
     with open(inst.milter_config, 'w') as fh:
-        fh.write(original + 'bogus = 1;\n')
+        fh.write(original.replace('name = "X-SMTP-Trace"', 'name = "%s"' % new_name)
+                 + 'bogus = 1;\n')
     try:
         inst.milter_proc.send_signal(signal.SIGUSR1)
         wait_line(inst, lambda l: 'the running configuration stays' in l.raw, 'kept lines')
@@ -500,6 +502,9 @@ def case_reload_under_load(inst):
               'no file:line: message line', "file:line: unknown key 'bogus'")
         res, mid = send_raw(inst, unique('after-broken') + '.client.test')
         eq(res.final.code if res.final else None, 250, 'reply after a broken reload')
+        msg = inst.wait_delivered(pred=lambda m: (m.get('Message-ID') or '').strip() == mid)
+        eq([f.name for f in msg.get_all(HEADER) + msg.get_all(new_name)], [HEADER],
+           'the header after a broken reload')
     finally:
         with open(inst.milter_config, 'w') as fh:
             fh.write(original)

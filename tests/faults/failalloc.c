@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <link.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -116,18 +117,23 @@ armed(void)
 static void
 note_failure(void)
 {
-	unsigned long n = atomic_fetch_add(&injected, 1) + 1;
+	static pthread_mutex_t file_lock = PTHREAD_MUTEX_INITIALIZER;
 	char text[32];
 
+	atomic_fetch_add(&injected, 1);
 	if (count_path == NULL)
 		return;
-	int len = snprintf(text, sizeof text, "%lu\n", n);
+	/* under a lock, the count as it is now: two threads failing at once
+	 * must not leave the smaller count in the file */
+	pthread_mutex_lock(&file_lock);
+	int len = snprintf(text, sizeof text, "%lu\n", atomic_load(&injected));
 	int fd = open(count_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd >= 0) {
 		if (write(fd, text, (size_t)len) < 0)
 			(void)0;	/* a count is best effort */
 		close(fd);
 	}
+	pthread_mutex_unlock(&file_lock);
 }
 
 static bool

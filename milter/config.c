@@ -532,9 +532,10 @@ config_load(const char *path, bool must_exist, struct config *cfg,
 
 	struct stat st;
 
-	if (stat(path, &st) != 0 && errno == ENOENT && !must_exist)
+	int found = stat(path, &st);
+	if (found != 0 && errno == ENOENT && !must_exist)
 		return 0;
-	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+	if (found == 0 && S_ISDIR(st.st_mode)) {
 		add_error(errs, path, 0, "is a directory, not a configuration file");
 		return -1;
 	}

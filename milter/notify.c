@@ -22,12 +22,6 @@ notify_reloading(void)
 }
 
 void
-notify_status(const char *status)
-{
-	sd_notifyf(0, "STATUS=%s", status);
-}
-
-void
 notify_stopping(void)
 {
 	sd_notify(0, "STOPPING=1\nSTATUS=stopping");

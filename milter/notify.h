@@ -2,7 +2,7 @@
  * NAME
  *	notify - tell systemd how the daemon is doing (sd_notify)
  * SYNOPSIS
- *	notify_ready("..."); notify_reloading(); notify_status("..."); notify_stopping();
+ *	notify_ready("..."); notify_reloading(); notify_stopping();
  * DESCRIPTION
  *	For a Type=notify unit: READY=1 once the socket is open, privileges
  *	are dropped and the threads run; RELOADING=1 and READY=1 around a
@@ -17,7 +17,6 @@
 
 void notify_ready(const char *status);
 void notify_reloading(void);
-void notify_status(const char *status);
 void notify_stopping(void);
 
 #endif

@@ -300,14 +300,19 @@ def notify_wait(s, want):
     raise Fail('notify messages %r, want %s' % (seen, want))
 
 
-def child_of(pid):
+def child_of(pid, binary):
+    """The child of strace that runs binary: strace also forks short-lived children of
+    its own at start (to probe ptrace), which must not be taken for the milter."""
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:
             with open('/proc/%d/task/%d/children' % (pid, pid)) as f:
-                kids = f.read().split()
-            if kids:
-                return int(kids[0])
+                kids = [int(k) for k in f.read().split()]
+            for kid in kids:
+                with open('/proc/%d/cmdline' % kid, 'rb') as f:
+                    argv0 = f.read().split(b'\0')[0].decode(errors='replace')
+                if os.path.basename(argv0) == os.path.basename(binary):
+                    return kid
         except OSError:
             pass
         time.sleep(0.05)
@@ -324,7 +329,7 @@ def traced_run(binary, d, conf, name, connect, http_port=None, textfile=None):
                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT, env=env)
     try:
-        milter_pid = child_of(p.pid)
+        milter_pid = child_of(p.pid, binary)
         sender = notify_wait(nsock, 'READY=1')
         check(sender == milter_pid, 'READY=1 from pid %d' % sender,
               'from the main process %d (NotifyAccess=main)' % milter_pid)

@@ -51,7 +51,8 @@ CORE_SRC = milter/sbuf.c milter/escape.c milter/session.c milter/outcome.c milte
 MILTER_SRC = $(CORE_SRC) milter/mta.c milter/daemon.c milter/httpd.c milter/textfile.c \
 	     milter/main.c
 # smtptrace-explain --verdicts: the log classifier, the join, the report.
-VERDICT_SRC = milter/maillog.c milter/maillog_sendmail.c milter/verdict.c milter/summary.c
+VERDICT_SRC = milter/maillog.c milter/maillog_sendmail.c milter/verdict.c milter/verdict_out.c \
+	      milter/verdict_run.c milter/summary.c
 EXPLAIN_SRC = milter/sbuf.c milter/escape.c milter/codes.c milter/reply.c \
 	      milter/session.c milter/outcome.c $(VERDICT_SRC) milter/explain.c
 # smtptrace-top: the pure parts (also in the unit tests), then the I/O around them.

@@ -102,6 +102,7 @@ struct verdict_stats {
 	unsigned long settled_early;	/* entries pushed out of a full table */
 	unsigned long early_verdicts;	/* of them, verdicts printed incomplete */
 	unsigned long expired;		/* verdicts settled by the quiet window */
+	size_t        cap;		/* the table's size, in entries */
 };
 
 typedef void (*verdict_sink)(const struct verdict *v, void *arg);

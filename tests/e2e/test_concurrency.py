@@ -46,6 +46,7 @@ import time
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), os.pardir)))
 
 from harness.instance import Instance, HarnessError, free_port   # noqa: E402
+from harness.smtpclient import read_reply_async                   # noqa: E402
 from harness.observe import (get_json, get_metrics, MetricsError, LogFollower,   # noqa: E402
                              proc_status_kib, proc_threads, proc_fds)
 from harness import cases                                                       # noqa: E402
@@ -89,34 +90,19 @@ class Client:
         self.stage = 'connect'     # what it was waiting for when it stopped
 
 
-async def _reply(reader, code):
-    lines = []
-    while True:
-        line = await reader.readline()
-        if not line:
-            raise ConnectionError('connection closed by the server after %r' % lines)
-        line = line.rstrip(b'\r\n').decode('utf-8', 'replace')
-        lines.append(line)
-        if len(line) < 4 or line[3] != '-':
-            break
-    if not lines[-1].startswith(str(code)):
-        raise ConnectionError('got %r, want %d' % (lines, code))
-    return lines
-
-
 async def _drive(c, smtp_port):
     c.t_start = time.monotonic()
     c.reader, c.writer = await asyncio.open_connection(HOST, smtp_port)
     c.port = c.writer.get_extra_info('sockname')[1]
     c.stage = 'the 220 greeting'
-    await _reply(c.reader, 220)
+    await read_reply_async(c.reader, 220)
     for cmd, code in ((b'EHLO held%d.conc.test' % c.i, 250),
                       (b'MAIL FROM:<a@example.test>', 250),
                       (b'RCPT TO:<b@example.test>', 250),
                       (b'DATA', 354)):
         c.stage = 'the reply to ' + cmd.split()[0].decode()
         c.writer.write(cmd + b'\r\n')
-        await _reply(c.reader, code)
+        await read_reply_async(c.reader, code)
     c.t354 = time.monotonic()
     c.stage = 'in DATA'
     c.writer.write(b'From: <a@example.test>\r\nSubject: held %d\r\n' % c.i)

@@ -29,6 +29,7 @@ import subprocess
 import time
 
 from .instance import Instance, HarnessError, _wait_listening
+from .smtpclient import read_reply_async
 
 SMTP_SOURCE = '/usr/sbin/smtp-source'
 HOST = '127.0.0.1'
@@ -227,21 +228,6 @@ class Session:
         return m.group(1) if m else None
 
 
-async def _reply(reader, code):
-    lines = []
-    while True:
-        line = await reader.readline()
-        if not line:
-            raise ConnectionError('connection closed by the server after %r' % lines)
-        line = line.rstrip(b'\r\n').decode('utf-8', 'replace')
-        lines.append(line)
-        if len(line) < 4 or line[3] != '-':
-            break
-    if not lines[-1].startswith(str(code)):
-        raise ConnectionError('got %r, want %d' % (lines, code))
-    return lines
-
-
 class BulkSessions:
     """n SMTP sessions driven by one asyncio loop: open_all() takes each to 354 (all at
     once: each waits for no other), finish_all() sends the message, the final dot and
@@ -273,7 +259,7 @@ class BulkSessions:
             s.reader, s.writer = await asyncio.open_connection(HOST, self.port)
             s.port = s.writer.get_extra_info('sockname')[1]
             s.stage = 'the 220 greeting'
-            await _reply(s.reader, 220)
+            await read_reply_async(s.reader, 220)
             s.t_greeting = time.monotonic()
             for cmd, code in (('EHLO ' + (self.helo % s.i), 250),
                               ('MAIL FROM:<%s>' % self.sender, 250),
@@ -281,7 +267,7 @@ class BulkSessions:
                               ('DATA', 354)):
                 s.stage = 'the reply to ' + cmd.split()[0]
                 s.writer.write(cmd.encode() + b'\r\n')
-                await _reply(s.reader, code)
+                await read_reply_async(s.reader, code)
             s.t354 = time.monotonic()
             s.stage = 'in DATA'
         try:
@@ -301,12 +287,12 @@ class BulkSessions:
                 await asyncio.sleep(self.hold)
             s.stage = 'the reply to the final dot'
             s.writer.write(self._message(s) + b'.\r\n')
-            lines = await _reply(s.reader, 250)
+            lines = await read_reply_async(s.reader, 250)
             s.final = lines[-1]
             s.t_done = time.monotonic()
             s.stage = 'the reply to QUIT'
             s.writer.write(b'QUIT\r\n')
-            await _reply(s.reader, 221)
+            await read_reply_async(s.reader, 221)
             s.stage = 'done'
         except Exception as e:
             s.error = 'waiting for %s: %s %s' % (s.stage, type(e).__name__, e)

@@ -76,6 +76,17 @@ def _tail(path, lines=20):
         return '(%s)' % e
 
 
+def complete_lines(path):
+    """The complete lines of a log file still being written (a last line without its
+    newline is left for the next read); [] when the file is not there yet."""
+    try:
+        with open(path, 'rb') as fh:
+            text = fh.read().decode('utf-8', 'surrogateescape')
+    except FileNotFoundError:
+        return []
+    return text.split('\n')[:-1]
+
+
 def _wait_smtp_banner(port, deadline, proc=None):
     """Poll until something on 127.0.0.1:port sends a 220 greeting; then QUIT."""
     last = None
@@ -625,10 +636,7 @@ class Instance:
 
     def milter_lines(self):
         """All complete lines of the milter's log, parsed (LogLine)."""
-        text = self.milter_log_text()
-        if not text.endswith('\n'):
-            text = text[:text.rfind('\n') + 1]
-        return [LogLine(l) for l in text.split('\n')[:-1]]
+        return [LogLine(l) for l in complete_lines(self.milter_log_path)]
 
     def wait_milter_line(self, pred, timeout=10, count=1):
         """Poll the milter log until `count` lines satisfy pred; return the first (or the list
@@ -645,15 +653,10 @@ class Instance:
 
     # ---- Postfix maillog ------------------------------------------------------------
 
+    maillog_line = MaillogLine      # how a line of the MTA's log is parsed
+
     def maillog_lines(self):
-        try:
-            with open(self.maillog_path, 'rb') as fh:
-                text = fh.read().decode('utf-8', 'surrogateescape')
-        except FileNotFoundError:
-            return []
-        if not text.endswith('\n'):
-            text = text[:text.rfind('\n') + 1]
-        return [MaillogLine(l) for l in text.split('\n')[:-1]]
+        return [self.maillog_line(l) for l in complete_lines(self.maillog_path)]
 
     def wait_maillog(self, pattern, timeout=10):
         """Poll the maillog until a line's text matches regex `pattern`; return

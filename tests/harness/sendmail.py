@@ -566,15 +566,7 @@ class SendmailInstance(Instance):
 
     # ---- Sendmail's log -----------------------------------------------------------------
 
-    def maillog_lines(self):
-        try:
-            with open(self.maillog_path, 'rb') as fh:
-                text = fh.read().decode('utf-8', 'surrogateescape')
-        except FileNotFoundError:
-            return []
-        if not text.endswith('\n'):
-            text = text[:text.rfind('\n') + 1]
-        return [SendmailLine(l) for l in text.split('\n')[:-1]]
+    maillog_line = SendmailLine
 
     def queue_id(self, message_id=None, timeout=10):
         """The queue id of the message with this Message-ID: Sendmail's

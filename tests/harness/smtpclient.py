@@ -288,3 +288,21 @@ def stall_after_354(host, port, helo, mail_from, rcpts, message, part=0.5, timeo
     finally:
         c.close()
     return res
+
+
+async def read_reply_async(reader, code):
+    """One reply from an asyncio StreamReader (continuation lines joined into the list);
+    ConnectionError when the server closed or the last line is not `code`. For tests
+    that hold hundreds of sessions at once in one event loop."""
+    lines = []
+    while True:
+        line = await reader.readline()
+        if not line:
+            raise ConnectionError('connection closed by the server after %r' % lines)
+        line = line.rstrip(b'\r\n').decode('utf-8', 'replace')
+        lines.append(line)
+        if len(line) < 4 or line[3] != '-':
+            break
+    if not lines[-1].startswith(str(code)):
+        raise ConnectionError('got %r, want %d' % (lines, code))
+    return lines
